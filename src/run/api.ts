@@ -146,3 +146,13 @@ export interface TrainerApi {
   evaluate(useAdapter: boolean): Promise<number>;
   exportAdapter(): Promise<AdapterFiles>;
 }
+
+/** What the CLI and tests use beyond the page's API: adapters from disk and raw logits. */
+export interface EngineApi extends TrainerApi {
+  /** Applies a PEFT LoRA adapter (as PEFT saves it) to the loaded model, replacing any current adapter. */
+  loadAdapter(files: NamedBlob[]): Promise<{ modules: number; r: number }>;
+  /** Logits [T, V] of one sequence, with the current adapter applied when there is one. */
+  logits(ids: number[]): Promise<{ shape: [number, number]; data: Float32Array }>;
+  /** Bytes of GPU memory held in tensors now and at peak. */
+  memory(): { liveBytes: number; peakBytes: number };
+}
