@@ -73,6 +73,7 @@ export class Session implements EngineApi {
     const tokenizer = this.loaded().tokenizer;
     if (!tokenizer) throw new Error(`${file.name}: the loaded checkpoint has no tokenizer.json, so text cannot be tokenized for it`);
     const prepared = await loadDataset(file, tokenizer, options);
+    checkVocab(prepared, this.loaded().spec.vocab, file.name);
     this.dataset = { file, options, prepared };
     return prepared.summary;
   }
@@ -220,6 +221,15 @@ export class Session implements EngineApi {
       return await fn();
     } finally {
       for (const l of linears) l.adaptersEnabled = true;
+    }
+  }
+}
+
+/** Tokenizers can be larger than the model's embedding table (tiny test models): refuse ids the model lacks. */
+function checkVocab(p: PreparedDataset, vocab: number, fileName: string): void {
+  for (const e of [...p.train, ...p.val]) {
+    for (const id of e.ids) {
+      if (id >= vocab) throw new Error(`${fileName}: the tokenizer produced token id ${id}, but the model's vocabulary has only ${vocab} entries`);
     }
   }
 }
