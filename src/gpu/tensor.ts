@@ -33,3 +33,18 @@ export function expectAtLeast(op: string, arg: string, t: GpuTensor, elements: n
     throw new Error(`${op}: ${arg} (${t.label}) holds ${numel(t.shape)} elements, needs at least ${elements}`);
   }
 }
+
+/** Elements the tensor's buffer can hold (a tensor may be a smaller view of a larger allocation). */
+export function capacity(t: GpuTensor): number {
+  return Math.floor(t.buffer.size / 4);
+}
+
+/**
+ * A view with a smaller shape over the start of the same buffer: activation buffers are allocated for the
+ * largest token count and viewed at the current one (training batch, prompt prefill, one decode token).
+ */
+export function view(t: GpuTensor, shape: readonly number[]): GpuTensor {
+  const n = numel(shape);
+  if (n > capacity(t)) throw new Error(`view of ${t.label} as ${shapeString(shape)} needs ${n} elements, buffer holds ${capacity(t)}`);
+  return { buffer: t.buffer, shape: [...shape], dtype: t.dtype, label: t.label };
+}

@@ -46,3 +46,4 @@ export function relNormError(actual: ArrayLike<number>, expected: ArrayLike<numb
   }
   return Math.sqrt(num) / Math.max(1e-30, Math.sqrt(den));
 }
+
