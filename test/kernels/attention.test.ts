@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type AttentionShape, attentionBackward, attentionForward } from '../../src/gpu/ops/attention';
+import type { GpuRuntime } from '../../src/gpu/runtime';
 import { gpuRuntime, maxAbsError, randomArray } from '../support/gpu';
 
 type Arr = ArrayLike<number>;

@@ -116,7 +116,7 @@ function dispatchMatmul(rt: GpuRuntime, op: string, entryPoint: string, args: Ma
  */
 export function matmul(rt: GpuRuntime, args: MatmulArgs): void {
   if (args.M <= ROWS_MAX) {
-    dispatchMatmul(rt, 'matmul', 'matmul_rows', args, [ceilDiv(args.N, 32), 1, 1], { ROWS8: args.M > 4 ? 1 : 0 });
+    dispatchMatmul(rt, 'matmul', 'matmul_rows', args, [ceilDiv(args.N, 256), 1, 1], { MR: args.M });
   } else {
     dispatchMatmul(rt, 'matmul', 'matmul_tiled', args, [ceilDiv(args.N, TILE), ceilDiv(args.M, TILE), 1]);
   }

@@ -12,6 +12,18 @@ export type RopeScaling =
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
   | { type: 'linear'; factor: number };
 
+/**
+ * The looser shape model configs carry (src/model/spec.ts: llama3 fields optional, as parsed from JSON). ropeTables
+ * accepts it too and requires the llama3 fields at run time, as HF's _validate_llama3_parameters does.
+ */
+export interface RopeScalingConfig {
+  type: 'llama3' | 'linear';
+  factor: number;
+  lowFreqFactor?: number;
+  highFreqFactor?: number;
+  originalMaxPositions?: number;
+}
+
 export interface RopeApplyArgs {
   /** [rows, nHeads * headDim], rotated in place. */
   x: GpuTensor;
@@ -55,20 +67,25 @@ export function ropeInvFreq(theta: number, headDim: number, scaling?: RopeScalin
   });
 }
 
+function resolveScaling(s: RopeScaling | RopeScalingConfig | undefined): RopeScaling | undefined {
+  if (!s) return undefined;
+  if (!(s.factor > 0) || !Number.isFinite(s.factor)) throw new Error(`ropeTables: ${s.type} scaling factor = ${s.factor} must be positive`);
+  if (s.type === 'linear') return { type: 'linear', factor: s.factor };
+  const { lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: orig } = s;
+  if (lo === undefined || hi === undefined || orig === undefined) {
+    throw new Error('ropeTables: llama3 scaling needs lowFreqFactor, highFreqFactor and originalMaxPositions (rope_scaling low_freq_factor, high_freq_factor, original_max_position_embeddings)');
+  }
+  if (!(lo > 0 && hi > lo)) throw new Error(`ropeTables: llama3 scaling needs 0 < lowFreqFactor (${lo}) < highFreqFactor (${hi})`);
+  if (!(orig > 0)) throw new Error(`ropeTables: llama3 scaling originalMaxPositions = ${orig} must be positive`);
+  return { type: 'llama3', factor: s.factor, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: orig };
+}
+
 /** cos/sin tables [maxPositions, headDim / 2] of angle = pos * inv_freq[i], computed in float64. */
-export function ropeTables(theta: number, headDim: number, maxPositions: number, scaling?: RopeScaling): { cos: Float32Array; sin: Float32Array } {
+export function ropeTables(theta: number, headDim: number, maxPositions: number, scaling?: RopeScaling | RopeScalingConfig): { cos: Float32Array; sin: Float32Array } {
   if (!(theta > 0) || !Number.isFinite(theta)) throw new Error(`ropeTables: theta = ${theta} must be positive`);
   if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0) throw new Error(`ropeTables: headDim = ${headDim} must be a positive even integer`);
   if (!Number.isInteger(maxPositions) || maxPositions < 1) throw new Error(`ropeTables: maxPositions = ${maxPositions} must be a positive integer`);
-  if (scaling) {
-    if (!(scaling.factor > 0)) throw new Error(`ropeTables: ${scaling.type} scaling factor = ${scaling.factor} must be positive`);
-    if (scaling.type === 'llama3') {
-      const { lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: orig } = scaling;
-      if (!(lo > 0 && hi > lo)) throw new Error(`ropeTables: llama3 scaling needs 0 < lowFreqFactor (${lo}) < highFreqFactor (${hi})`);
-      if (!(orig > 0)) throw new Error(`ropeTables: llama3 scaling originalMaxPositions = ${orig} must be positive`);
-    }
-  }
-  const inv = ropeInvFreq(theta, headDim, scaling);
+  const inv = ropeInvFreq(theta, headDim, resolveScaling(scaling));
   const half = headDim / 2;
   const cos = new Float32Array(maxPositions * half);
   const sin = new Float32Array(maxPositions * half);
