@@ -3,6 +3,7 @@ import { builtinModules } from 'node:module';
 import { defineConfig } from 'vite';
 
 export default defineConfig({
+  publicDir: false,
   build: {
     ssr: true,
     outDir: 'dist-cli',

@@ -1,5 +1,6 @@
 /** The CLI commands: the same Session the page's worker runs, on Dawn's WebGPU in Node. */
-import { mkdir, writeFile, appendFile } from 'node:fs/promises';
+import { appendFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { namedBlobFromFile, namedBlobsFromDir } from '../src/formats/nodeFiles';
 import { nodeGpu } from '../src/gpu/node';
@@ -60,16 +61,23 @@ export async function trainCommand(f: FlagReader): Promise<void> {
   const metricsPath = join(out, 'metrics.jsonl');
   await writeFile(metricsPath, '');
   const progress = progressReporter(s.steps);
-  const lines: string[] = [];
+  // Appended as each step completes, so a run that fails half-way keeps its metrics.
   const summary = await session.train(s, (m: StepMetrics) => {
-    lines.push(JSON.stringify(m));
+    appendFileSync(metricsPath, `${JSON.stringify(metricsLine(m))}\n`);
     progress(m);
   });
-  await appendFile(metricsPath, lines.map((l) => `${l}\n`).join(''));
   const adapter = await session.exportAdapter();
   await writeFile(join(out, 'adapter_config.json'), adapter.config);
   await writeFile(join(out, 'adapter_model.safetensors'), adapter.weights);
   process.stderr.write(`\ntrained ${summary.steps} steps in ${summary.seconds.toFixed(1)} s, final loss ${summary.finalLoss.toFixed(4)}; adapter written to ${out}\n`);
+}
+
+/** metrics.jsonl uses snake_case keys, like the Hugging Face Trainer's logs. */
+function metricsLine(m: StepMetrics): Record<string, number> {
+  const line: Record<string, number> = { step: m.step, loss: m.loss, lr: m.lr, tokens_per_s: m.tokensPerS };
+  if (m.gradNorm !== undefined) line.grad_norm = m.gradNorm;
+  if (m.valLoss !== undefined) line.val_loss = m.valLoss;
+  return line;
 }
 
 export async function logitsCommand(f: FlagReader): Promise<void> {

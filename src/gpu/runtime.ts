@@ -40,6 +40,7 @@ export class GpuRuntime {
   /** Count of dispatches since creation; handy for tests and profiling. */
   dispatchCount = 0;
   private lost: string | null = null;
+  private gpuError: string | null = null;
 
   constructor(device: GPUDevice) {
     this.device = device;
@@ -48,6 +49,12 @@ export class GpuRuntime {
         this.lost = `GPU device lost (${info.reason}): ${info.message}`;
       })
       .catch(() => undefined);
+    // A validation or out-of-memory error would otherwise only reach the console and leave zeros behind:
+    // keep the first one and raise it at the next readback.
+    device.addEventListener('uncapturederror', (e: Event) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.gpuError ??= `GPU error: ${err.message}`;
+    });
   }
 
   // ---------------------------------------------------------------- tensors
@@ -154,6 +161,11 @@ export class GpuRuntime {
     return new Int32Array(await p);
   }
 
+  private checkResult(): void {
+    if (this.lost) throw new Error(this.lost);
+    if (this.gpuError) throw new Error(this.gpuError);
+  }
+
   /** Submits everything recorded since the last flush, then maps the staging buffers of this step's reads. */
   flush(): void {
     this.checkAlive();
@@ -177,9 +189,10 @@ export class GpuRuntime {
           const data = r.staging.getMappedRange(0, Math.max(0, r.bytes)).slice(0);
           r.staging.unmap();
           r.staging.destroy();
+          this.checkResult();
           r.resolve(data);
         })
-        .catch((e: unknown) => r.reject(this.lost ? new Error(this.lost) : e));
+        .catch((e: unknown) => r.reject(this.lost || this.gpuError ? new Error(this.lost ?? this.gpuError ?? '') : e));
     }
   }
 

@@ -58,7 +58,7 @@ describe.each(REFERENCE_MODELS)('%s against transformers + PEFT', (name) => {
     const info = await readJson<{ ids: number[][]; loss_with_adapter: number }>(refDir(name, 'lora', c, 'case.json'));
     const { model, layers } = await withAdapter(rt, m, refDir(name, 'lora', c));
     const loss = await lossAndBackward(model, info.ids);
-    expect(Math.abs(loss - info.loss_with_adapter)).toBeLessThan(2e-5);
+    expect(Math.abs(loss - info.loss_with_adapter), `loss ${loss} vs ${info.loss_with_adapter}`).toBeLessThan(2e-5);
     let worst = 0;
     for (const l of layers) {
       const g = l.grads();

@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { acquireDevice } from '../../src/gpu/device';
 import { type LoraDropout, dropoutKeep, loraDh, loraDown, loraDx, loraGradA, loraGradB, loraUp } from '../../src/gpu/ops/lora';
-import { nodeGpu } from '../../src/gpu/node';
-import { GpuRuntime } from '../../src/gpu/runtime';
-import { maxRelError, randomArray } from '../support/gpu';
-
-// Dawn crashes (segfault / futex abort) once the GPU instance from webgpu.create() is garbage-collected while its
-// device lives, and acquireNodeDevice() (used by test/support/gpu.ts) drops it. Until node.ts keeps it, this file
-// holds its own instance for its whole life.
-let held: Promise<{ gpu: GPU; rt: GpuRuntime }> | null = null;
-async function gpuRuntime(): Promise<GpuRuntime> {
-  held ??= nodeGpu().then(async (gpu) => ({ gpu, rt: new GpuRuntime((await acquireDevice(gpu)).device) }));
-  return (await held).rt;
-}
+import type { GpuRuntime } from '../../src/gpu/runtime';
+import { gpuRuntime, maxRelError, randomArray } from '../support/gpu';
 
 interface Dims {
   M: number;
@@ -119,7 +108,9 @@ describe('lora kernels', () => {
     ['one token, r = 8', { M: 1, N: 29, K: 53, r: 8 }],
     ['K = 1, r = 1', { M: 37, N: 29, K: 1, r: 1 }],
     ['several tiles in every dimension, r = 8', { M: 131, N: 70, K: 67, r: 8 }],
-    ['r = 20 (two rank chunks of 10, two expand chunks)', { M: 23, N: 19, K: 41, r: 20 }],
+    ['r = 16 (four rank quads in one workgroup)', { M: 40, N: 33, K: 35, r: 16 }],
+    ['r = 20 (two rank chunks of 12, the last quad past r)', { M: 23, N: 19, K: 41, r: 20 }],
+    ['r = 64 (four rank chunks)', { M: 17, N: 21, K: 18, r: 64 }],
   ];
   for (const [name, d] of cases) {
     it(`match float64 on ${name} (M=${d.M} N=${d.N} K=${d.K})`, async () => {
@@ -127,8 +118,8 @@ describe('lora kernels', () => {
     });
   }
 
-  it('long reductions over M (gradients) and over K / N (down, dh)', async () => {
-    expectAllBelow(await runAll({ M: 300, N: 21, K: 290, r: 4 }, 7, 2), 1e-5);
+  it('long reductions over M (gradients) and K (down) take the 256-thread variant', async () => {
+    expectAllBelow(await runAll({ M: 2100, N: 9, K: 2050, r: 5 }, 7, 2), 1e-5);
   });
 
   it('dropout: down, gradA and dx all use the mask dropoutKeep regenerates', async () => {

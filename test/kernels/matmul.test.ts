@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type MatmulArgs, matmul, matmulNaive } from '../../src/gpu/ops/matmul';
-import { acquireDevice } from '../../src/gpu/device';
-import { nodeGpu } from '../../src/gpu/node';
-import { GpuRuntime } from '../../src/gpu/runtime';
-import { maxRelError, randomArray } from '../support/gpu';
-
-// Dawn crashes (segfault / futex abort) once the GPU instance from webgpu.create() is garbage-collected while its
-// device lives, and acquireNodeDevice() (used by test/support/gpu.ts) drops it. Until node.ts keeps it, this file
-// holds its own instance for its whole life.
-let held: Promise<{ gpu: GPU; rt: GpuRuntime }> | null = null;
-async function gpuRuntime(): Promise<GpuRuntime> {
-  held ??= nodeGpu().then(async (gpu) => ({ gpu, rt: new GpuRuntime((await acquireDevice(gpu)).device) }));
-  return (await held).rt;
-}
+import type { GpuRuntime } from '../../src/gpu/runtime';
+import { gpuRuntime, maxRelError, randomArray } from '../support/gpu';
 
 interface Case {
   M: number;

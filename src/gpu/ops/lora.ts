@@ -1,7 +1,8 @@
 /**
  * Skinny kernels for the LoRA path y += s · drop(x) Aᵀ Bᵀ and its backward. The rank r (1..64, typically 4-16)
- * is never padded to a matmul tile: reductions over a long dimension (K, N or M) run 16 lanes per output with a
- * deterministic shared-memory tree, and the rank-r expansions walk r exactly (see shaders/lora.wgsl).
+ * is never padded to a matmul tile: reductions over a long dimension (K, N or M) split it over 16 or 64 lanes per
+ * output and sum them with a deterministic shared-memory tree (no atomics, identical results run to run), and
+ * the rank-r expansions loop over exactly r (see shaders/lora.wgsl).
  *
  * Shapes: x [M, K], A [r, K], h [M, r], B [N, r], y/dy [M, N]. h and dh are written; y, dx and the parameter
  * gradients dA, dB accumulate, so the base path's contributions already there are kept.
@@ -88,20 +89,31 @@ interface ReduceCall {
   mask: MaskUniforms;
 }
 
-/** Ranks per workgroup: all of r up to 16, else r split evenly into chunks of at most 16 (accumulators per thread). */
-function ranksPerWorkgroup(r: number): number {
-  return Math.ceil(r / Math.ceil(r / 16));
+/** Rank quads per workgroup (NV): all of r up to 16, else r split evenly into chunks of at most 16. */
+function rankQuads(r: number): number {
+  return Math.ceil(Math.ceil(r / Math.ceil(r / 16)) / 4);
 }
 
+/** From this reduction length on, lora_reduce uses 256 threads (64 lanes) per workgroup instead of 64 (16). */
+const LONG_REDUCTION = 2048;
+
 function reduce(rt: GpuRuntime, op: string, c: ReduceCall): void {
-  const rb = ranksPerWorkgroup(c.R);
-  const workgroups: [number, number, number] = [ceilDiv(c.P, 16), ceilDiv(c.R, rb), 1];
+  const nv = rankQuads(c.R);
+  const workgroups: [number, number, number] = [ceilDiv(c.P, 16), ceilDiv(c.R, 4 * nv), 1];
   expectGrid(op, workgroups);
   rt.dispatch({
     name: op,
     shader,
     entryPoint: 'lora_reduce',
-    constants: { X_PQ: +c.xPQ, W_JQ: +c.wJQ, OUT_JP: +c.outJP, ACCUMULATE: +c.accumulate, DROPOUT: +c.mask.enabled, RB: rb },
+    constants: {
+      X_PQ: +c.xPQ,
+      W_JQ: +c.wJQ,
+      OUT_JP: +c.outJP,
+      ACCUMULATE: +c.accumulate,
+      DROPOUT: +c.mask.enabled,
+      NV: nv,
+      WG: c.Q >= LONG_REDUCTION ? 256 : 64,
+    },
     uniforms: [c.P, c.Q, c.R, f32(c.scale), c.mask.threshold, c.mask.seed, f32(c.mask.keepScale)],
     bindings: [rw(c.out), ro(c.X), ro(c.W)],
     workgroups,
