@@ -53,8 +53,9 @@ export async function trainCommand(f: FlagReader): Promise<void> {
   if (onBadLine !== 'skip' && onBadLine !== 'refuse') throw new UsageError('--on-bad-line must be skip or refuse');
   const trainOnAllTokens = f.bool('all-tokens');
   f.done();
+  const dataFile = await namedBlobFromFile(dataPath);
   const session = await openSession(modelDir);
-  const data = await session.loadDataset(await namedBlobFromFile(dataPath), { onBadLine, valFraction, seed: s.seed, trainOnAllTokens, seqLen: s.seqLen });
+  const data = await session.loadDataset(dataFile, { onBadLine, valFraction, seed: s.seed, trainOnAllTokens, seqLen: s.seqLen });
   for (const p of data.problems.slice(0, 5)) process.stderr.write(`warning: ${data.fileName} line ${p.line}: ${p.message}\n`);
   if (data.problems.length > 5) process.stderr.write(`warning: ${data.problems.length - 5} more problem lines skipped\n`);
   await mkdir(out, { recursive: true });

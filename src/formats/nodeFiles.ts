@@ -10,6 +10,9 @@ import type { NamedBlob } from '../run/api';
 
 /** One file; `name` defaults to its base name. */
 export async function namedBlobFromFile(path: string, name: string = basename(path)): Promise<NamedBlob> {
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new Error(`${path}: no such file`);
+  if (!info.isFile()) throw new Error(`${path} is not a file`);
   // Node's Blob (node:buffer) is the same class as the global Blob in Node 20; only the .d.ts types differ.
   const blob = (await openAsBlob(path)) as unknown as Blob;
   return { name, blob };
@@ -21,6 +24,9 @@ export async function namedBlobFromFile(path: string, name: string = basename(pa
  */
 export async function namedBlobsFromDir(dir: string): Promise<NamedBlob[]> {
   const folder = basename(resolve(dir));
+  const info = await stat(dir).catch(() => null);
+  if (!info) throw new Error(`${dir}: no such folder`);
+  if (!info.isDirectory()) throw new Error(`${dir} is not a folder (give the checkpoint or adapter folder)`);
   const names = (await readdir(dir)).sort();
   const out: NamedBlob[] = [];
   for (const name of names) {
