@@ -9,12 +9,12 @@ export async function benchTraining(log: (line: string) => void, root = process.
   const session = new Session(await nodeGpu());
   await session.init();
   await session.loadModel(await namedBlobsFromDir(join(root, 'public', 'sample', 'stories260K')));
-  const seqLen = 64;
+  const seqLen = 32;
   await session.loadDataset(await namedBlobFromFile(join(root, 'public', 'sample', 'tinyshakespeare-excerpt.txt')), { onBadLine: 'skip', valFraction: 0, seed: 1, trainOnAllTokens: false, seqLen });
   const s: TrainSettings = {
     method: 'lora',
     lora: { rank: 8, alpha: 16, useRslora: false, dropout: 0, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], initLoraWeights: 'default' },
-    steps: 12, batchSize: 8, seqLen, gradAccum: 1, lr: 1e-3, warmupSteps: 0, schedule: 'constant',
+    steps: 8, batchSize: 4, seqLen, gradAccum: 1, lr: 1e-3, warmupSteps: 0, schedule: 'constant',
     weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, valEvery: 0, seed: 1,
   };
   const metrics: StepMetrics[] = [];

@@ -129,7 +129,7 @@ export interface AdapterFiles {
   /** adapter_config.json text. */
   config: string;
   /** adapter_model.safetensors bytes. */
-  weights: Uint8Array;
+  weights: Uint8Array<ArrayBuffer>;
 }
 
 export interface TrainerApi {

@@ -87,6 +87,8 @@ export class Session implements EngineApi {
   }
 
   async train(s: TrainSettings, onMetrics: (m: StepMetrics) => void): Promise<RunSummary> {
+    // A Stop pressed while the run is still being set up must count.
+    this.stopRequested = false;
     return this.exclusive('training', async () => {
       validateSettings(s);
       const data = await this.datasetFor(s.seqLen);
@@ -96,7 +98,6 @@ export class Session implements EngineApi {
       const baseValLoss = val.length > 0 ? await this.withAdapters(false, () => evaluateLoss(model, val, s.batchSize, s.seqLen)) : undefined;
       const sampler = new BatchSampler(data.train, s.batchSize, s.seqLen, s.seed);
       const params = (this.lora?.layers ?? []).flatMap((l) => l.params());
-      this.stopRequested = false;
       const t0 = this.now();
       const r = await trainLoop(model, params, s, sampler, val, { onMetrics, shouldStop: () => this.stopRequested, now: this.now });
       return { steps: r.steps, finalLoss: r.finalLoss, finalValLoss: r.finalValLoss, baseValLoss, seconds: (this.now() - t0) / 1000, stopped: r.stopped };

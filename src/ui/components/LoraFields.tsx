@@ -1,0 +1,63 @@
+/** The adapter: rank, alpha, rsLoRA, dropout, init and which linear layers it wraps. */
+import { useStudio } from '../store';
+import { NumberField } from './NumberField';
+import { TrainableCount } from './TrainableCount';
+
+function TargetPicker() {
+  const modules = useStudio((s) => (s.model.status === 'ready' ? s.model.value.targetableModules : null));
+  const targets = useStudio((s) => s.settings.lora.targets);
+  const toggle = useStudio((s) => s.toggleTarget);
+  if (!modules) {
+    return <p className="muted small">Load a model to choose target modules (default: {targets.join(', ')}).</p>;
+  }
+  return (
+    <div className="targets" role="group" aria-label="Target modules" data-testid="lora-targets">
+      {modules.map((name) => (
+        <label key={name} className="check chip">
+          <input type="checkbox" data-testid={`target-${name}`} checked={targets.includes(name)} onChange={(e) => toggle(name, e.target.checked)} />
+          <span className="mono">{name}</span>
+        </label>
+      ))}
+    </div>
+  );
+}
+
+export function LoraFields() {
+  const lora = useStudio((s) => s.settings.lora);
+  const setLora = useStudio((s) => s.setLora);
+  return (
+    <fieldset className="group">
+      <legend>LoRA adapter</legend>
+      <div className="grid">
+        <NumberField label="Rank r" testId="setting-rank" integer min={1} value={lora.rank} onCommit={(rank) => setLora({ rank })} />
+        <NumberField
+          label="Alpha"
+          testId="setting-alpha"
+          min={0}
+          value={lora.alpha}
+          onCommit={(alpha) => setLora({ alpha })}
+          hint={`scale = ${lora.useRslora ? 'α/√r' : 'α/r'}`}
+        />
+        <NumberField label="Dropout" testId="setting-dropout" min={0} max={0.99} value={lora.dropout} onCommit={(dropout) => setLora({ dropout })} />
+        <label className="field" title="A is initialised this way; B starts at zero, so the adapter starts as a no-op">
+          <span>Init of A</span>
+          <select
+            data-testid="setting-init"
+            value={lora.initLoraWeights}
+            onChange={(e) => setLora({ initLoraWeights: e.target.value === 'gaussian' ? 'gaussian' : 'default' })}
+          >
+            <option value="default">Kaiming (PEFT)</option>
+            <option value="gaussian">Gaussian</option>
+          </select>
+        </label>
+        <label className="check">
+          <input type="checkbox" data-testid="setting-rslora" checked={lora.useRslora} onChange={(e) => setLora({ useRslora: e.target.checked })} />
+          <span>rsLoRA (α/√r scaling)</span>
+        </label>
+      </div>
+      <p className="label">Target modules</p>
+      <TargetPicker />
+      <TrainableCount />
+    </fieldset>
+  );
+}

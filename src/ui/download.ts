@@ -1,0 +1,45 @@
+/** Saving the adapter: single files and adapter.zip (fflate, stored in memory, no server). */
+import { strToU8, zipSync } from 'fflate';
+import type { AdapterFiles } from '../run/api';
+
+export const CONFIG_NAME = 'adapter_config.json';
+export const WEIGHTS_NAME = 'adapter_model.safetensors';
+export const ZIP_NAME = 'adapter.zip';
+
+/** A copy backed by a plain ArrayBuffer (the worker's bytes may sit in any ArrayBufferLike). */
+function own(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
+export function saveBlob(name: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.rel = 'noopener';
+  a.style.display = 'none';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  // Revoke later: the download has to start reading the URL first.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+export function configBlob(files: AdapterFiles): Blob {
+  return new Blob([files.config], { type: 'application/json' });
+}
+
+export function weightsBlob(files: AdapterFiles): Blob {
+  return new Blob([own(files.weights)], { type: 'application/octet-stream' });
+}
+
+/** Both files in one archive, the layout PeftModel.from_pretrained reads from a folder. */
+export function zipBlob(files: AdapterFiles): Blob {
+  const zipped = zipSync(
+    { [CONFIG_NAME]: strToU8(files.config), [WEIGHTS_NAME]: files.weights },
+    { level: 6 },
+  );
+  return new Blob([own(zipped)], { type: 'application/zip' });
+}

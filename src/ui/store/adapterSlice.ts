@@ -1,0 +1,30 @@
+/** The trained adapter as the download panel sees it: exported files (cached) and the validation comparison. */
+import type { AdapterFiles } from '../../run/api';
+import type { Slice } from './types';
+
+export type Evaluation =
+  | { status: 'idle' }
+  | { status: 'evaluating' }
+  | { status: 'done'; base: number; adapted: number }
+  | { status: 'error'; error: string };
+
+export interface AdapterSlice {
+  adapter: { files?: AdapterFiles; exporting: boolean; evaluation: Evaluation };
+  exportStarted(): void;
+  exported(files: AdapterFiles): void;
+  exportFailed(): void;
+  setEvaluation(evaluation: Evaluation): void;
+  /** Training again (or loading another model) invalidates the exported files and the comparison. */
+  adapterReset(): void;
+}
+
+const EMPTY = { exporting: false, evaluation: { status: 'idle' } as Evaluation };
+
+export const createAdapterSlice: Slice<AdapterSlice> = (set) => ({
+  adapter: EMPTY,
+  exportStarted: () => set((s) => ({ adapter: { ...s.adapter, exporting: true } })),
+  exported: (files) => set((s) => ({ adapter: { ...s.adapter, files, exporting: false } })),
+  exportFailed: () => set((s) => ({ adapter: { ...s.adapter, exporting: false } })),
+  setEvaluation: (evaluation) => set((s) => ({ adapter: { ...s.adapter, evaluation } })),
+  adapterReset: () => set({ adapter: EMPTY }),
+});

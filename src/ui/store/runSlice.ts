@@ -1,0 +1,39 @@
+import type { RunSummary, StepMetrics } from '../../run/api';
+import { appendMetric } from './metrics';
+import type { Slice } from './types';
+
+export type RunStatus = 'idle' | 'running' | 'done' | 'stopped' | 'error';
+
+export interface RunState {
+  status: RunStatus;
+  /** Steps requested for the current or last run. */
+  totalSteps: number;
+  metrics: StepMetrics[];
+  summary?: RunSummary;
+  error?: string;
+  stopRequested: boolean;
+}
+
+export interface RunSlice {
+  run: RunState;
+  runStarted(totalSteps: number): void;
+  metricsReceived(m: StepMetrics): void;
+  stopRequested(): void;
+  runFinished(summary: RunSummary): void;
+  runFailed(error: string): void;
+  /** Back to idle with no metrics (a new model was loaded). */
+  runReset(): void;
+}
+
+export const IDLE_RUN: RunState = { status: 'idle', totalSteps: 0, metrics: [], stopRequested: false };
+
+export const createRunSlice: Slice<RunSlice> = (set) => ({
+  run: IDLE_RUN,
+  runStarted: (totalSteps) => set({ run: { ...IDLE_RUN, status: 'running', totalSteps } }),
+  metricsReceived: (m) => set((s) => ({ run: { ...s.run, metrics: appendMetric(s.run.metrics, m) } })),
+  stopRequested: () => set((s) => ({ run: { ...s.run, stopRequested: true } })),
+  runFinished: (summary) =>
+    set((s) => ({ run: { ...s.run, status: summary.stopped ? 'stopped' : 'done', summary, stopRequested: false } })),
+  runFailed: (error) => set((s) => ({ run: { ...s.run, status: 'error', error, stopRequested: false } })),
+  runReset: () => set({ run: IDLE_RUN }),
+});

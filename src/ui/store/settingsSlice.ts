@@ -1,0 +1,34 @@
+import type { LoraSettings } from '../../run/api';
+import { DEFAULT_DATA, DEFAULT_LORA, DEFAULT_TRAIN, type DataOptions, type TrainOptions } from './defaults';
+import type { Slice } from './types';
+
+export type TrainableCount =
+  | { status: 'unknown' }
+  | { status: 'counting' }
+  | { status: 'ready'; count: number }
+  | { status: 'error'; error: string };
+
+export interface SettingsSlice {
+  settings: { lora: LoraSettings; train: TrainOptions; data: DataOptions };
+  trainable: TrainableCount;
+  setLora(patch: Partial<LoraSettings>): void;
+  toggleTarget(name: string, on: boolean): void;
+  setTrain(patch: Partial<TrainOptions>): void;
+  setData(patch: Partial<DataOptions>): void;
+  setTrainable(count: TrainableCount): void;
+}
+
+export const createSettingsSlice: Slice<SettingsSlice> = (set) => ({
+  settings: { lora: DEFAULT_LORA, train: DEFAULT_TRAIN, data: DEFAULT_DATA },
+  trainable: { status: 'unknown' },
+  setLora: (patch) => set((s) => ({ settings: { ...s.settings, lora: { ...s.settings.lora, ...patch } } })),
+  toggleTarget: (name, on) =>
+    set((s) => {
+      const current = s.settings.lora.targets.filter((t) => t !== name);
+      const targets = on ? [...current, name] : current;
+      return { settings: { ...s.settings, lora: { ...s.settings.lora, targets } } };
+    }),
+  setTrain: (patch) => set((s) => ({ settings: { ...s.settings, train: { ...s.settings.train, ...patch } } })),
+  setData: (patch) => set((s) => ({ settings: { ...s.settings, data: { ...s.settings.data, ...patch } } })),
+  setTrainable: (trainable) => set({ trainable }),
+});

@@ -1,0 +1,47 @@
+/** Checks the form can run before anything is sent to the worker. Messages are shown next to the Train button. */
+import type { LoraSettings, ModelSummary } from '../../run/api';
+import type { DataOptions, TrainOptions } from './defaults';
+
+function positiveInt(problems: string[], label: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) problems.push(`${label} must be a whole number ≥ 1`);
+}
+
+function inRange(problems: string[], label: string, v: number, lo: number, hi: number, loOpen = false): void {
+  const okLo = loOpen ? v > lo : v >= lo;
+  if (!Number.isFinite(v) || !okLo || v > hi) problems.push(`${label} must be in ${loOpen ? '(' : '['}${lo}, ${hi}]`);
+}
+
+export function settingsProblems(
+  lora: LoraSettings,
+  train: TrainOptions,
+  data: DataOptions,
+  model?: Pick<ModelSummary, 'maxPositions' | 'targetableModules'>,
+): string[] {
+  const p: string[] = [];
+  positiveInt(p, 'Rank', lora.rank);
+  inRange(p, 'Alpha', lora.alpha, 0, 1e6, true);
+  inRange(p, 'Dropout', lora.dropout, 0, 0.99);
+  if (lora.targets.length === 0) p.push('Pick at least one target module');
+  if (model) {
+    const bad = lora.targets.filter((t) => !model.targetableModules.includes(t));
+    if (bad.length) p.push(`Not a module of this model: ${bad.join(', ')}`);
+  }
+  positiveInt(p, 'Steps', train.steps);
+  positiveInt(p, 'Batch size', train.batchSize);
+  positiveInt(p, 'Sequence length', train.seqLen);
+  if (model && model.maxPositions > 0 && train.seqLen > model.maxPositions) {
+    p.push(`Sequence length must be ≤ ${model.maxPositions} (the model's maximum positions)`);
+  }
+  positiveInt(p, 'Gradient accumulation', train.gradAccum);
+  inRange(p, 'Learning rate', train.lr, 0, 10, true);
+  if (!Number.isInteger(train.warmupSteps) || train.warmupSteps < 0) p.push('Warmup must be a whole number ≥ 0');
+  inRange(p, 'Weight decay', train.weightDecay, 0, 10);
+  inRange(p, 'Beta 1', train.beta1, 0, 1);
+  inRange(p, 'Beta 2', train.beta2, 0, 1);
+  inRange(p, 'Epsilon', train.eps, 0, 1, true);
+  inRange(p, 'Gradient clip', train.maxGradNorm, 0, 1e6);
+  if (!Number.isInteger(train.valEvery) || train.valEvery < 0) p.push('Validate every must be a whole number ≥ 0');
+  if (!Number.isInteger(train.seed) || train.seed < 0) p.push('Seed must be a whole number ≥ 0');
+  inRange(p, 'Validation fraction', data.valFraction, 0, 0.9);
+  return p;
+}
