@@ -3,9 +3,10 @@
  * LoRA on q_proj/v_proj, a short run, before/after samples, and the adapter as PEFT would read it.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
+import { buildCli, encodeForSample, meanNextTokenLoss } from './cliLoss';
 import {
   SAMPLE_DIR,
   SAMPLE_FILES,
@@ -119,6 +120,17 @@ test('sample model: train, compare validation loss, generate before/after, downl
   expect(Object.keys(entries).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
   expect(Buffer.from(entries['adapter_config.json']).equals(config.bytes)).toBe(true);
   expect(Buffer.from(entries['adapter_model.safetensors']).equals(weights.bytes)).toBe(true);
+
+  // The downloaded files, applied by the engine outside the page (the CLI on Dawn in Node), lower the loss on
+  // Shakespeare lines the sample excerpt does not contain.
+  buildCli();
+  const heldOut = readFileSync(join('fixtures', 'datasets', 'tinyshakespeare', 'input.txt'), 'utf8').slice(200_000, 200_400);
+  const ids = encodeForSample(SAMPLE_DIR, heldOut).slice(0, 96);
+  const lossBase = meanNextTokenLoss(SAMPLE_DIR, ids);
+  const lossAdapted = meanNextTokenLoss(SAMPLE_DIR, ids, dirname(weights.path));
+  console.log(`held-out loss through the CLI: base ${lossBase.toFixed(4)}, with the downloaded adapter ${lossAdapted.toFixed(4)}`);
+  expect(dirname(config.path)).toBe(dirname(weights.path));
+  expect(lossAdapted).toBeLessThan(lossBase);
 });
 
 test('model files through the file input; folder picker; trainable count follows the targets; dataset problems', async ({ page }) => {
