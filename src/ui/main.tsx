@@ -6,6 +6,7 @@ import { TrainerBridge, errorMessage } from './bridge';
 import { BridgeContext } from './bridgeContext';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { connectWorker } from './connection';
+import { fetchSampleDataset, fetchSampleModel } from './files';
 import { studio } from './store';
 import './styles.css';
 
@@ -31,4 +32,9 @@ createRoot(root).render(
   </StrictMode>,
 );
 
-void bridge.start();
+// `?sample` (what `npm start` opens) starts the studio on the bundled stories260K model and sample text.
+void bridge.start().then(async () => {
+  if (!new URLSearchParams(window.location.search).has('sample')) return;
+  await bridge.loadModelFrom(fetchSampleModel);
+  if (studio.getState().model.status === 'ready') await bridge.loadDatasetFrom(fetchSampleDataset);
+});
