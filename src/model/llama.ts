@@ -37,9 +37,18 @@ export function llamaSpec(cfg: Record<string, unknown>, modelType: string): Mode
     outBias: attentionBias,
     mlpBias: cfg.mlp_bias === true,
     attnScale: 1 / Math.sqrt(headDim),
+    slidingWindow: slidingWindow(cfg, modelType),
     bosId: typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : undefined,
     eosId: eosFrom(cfg),
   };
+}
+
+function slidingWindow(cfg: Record<string, unknown>, modelType: string): number | undefined {
+  const w = cfg.sliding_window;
+  if (typeof w !== 'number') return undefined;
+  // Qwen2 configs carry a window but only use it with use_sliding_window.
+  if (modelType === 'qwen2' && cfg.use_sliding_window !== true) return undefined;
+  return w;
 }
 
 function ropeScaling(cfg: Record<string, unknown>): RopeScaling | undefined {

@@ -33,6 +33,11 @@ export interface ModelSpec {
   /** Bias on the attention output projection (Llama attention_bias; GPT-2 always). */
   outBias: boolean;
   mlpBias: boolean;
+  /**
+   * Mistral/Qwen2 sliding-window attention span. Attention is full-causal here, which equals sliding-window
+   * attention only while sequences are no longer than the window, so longer sequences are refused.
+   */
+  slidingWindow?: number;
   /** Attention score scale, normally 1/sqrt(headDim). */
   attnScale: number;
   bosId?: number;

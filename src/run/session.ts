@@ -91,6 +91,8 @@ export class Session implements EngineApi {
     this.stopRequested = false;
     return this.exclusive('training', async () => {
       validateSettings(s);
+      const win = this.loaded().spec.slidingWindow;
+      if (win !== undefined && s.seqLen > win) throw new Error(`sequence length ${s.seqLen} exceeds this model's sliding attention window of ${win} tokens, which webpeft does not implement yet`);
       const data = await this.datasetFor(s.seqLen);
       const model = this.transformerFor(s.batchSize * s.seqLen);
       this.replaceAdapter(loraConfigOf(s.lora), s.seed);
