@@ -54,6 +54,50 @@ describe('cross entropy', () => {
     expect(Array.from(await rt.read(inPlace))).toEqual(Array.from(gotGrad));
   });
 
+  // Row layouts (src/gpu/ops/rows.ts): V <= 256 one thread per row, barrier-free, 64 rows per workgroup; V = 300
+  // two threads per row, 32 rows per workgroup; V = 5000 32 threads per row, 2 rows per workgroup; all with a
+  // ragged last workgroup, ignored and invalid targets, targets in the first and last columns.
+  for (const [M, V] of [[130, 64], [70, 300], [5, 5000], [3, 1]] as const) {
+    it(`several rows per workgroup match float64; in-place and loss-only agree (M=${M}, V=${V})`, async () => {
+      const rt = await gpuRuntime();
+      const logits = randomArray(M * V, 6 + V, 5);
+      const targets = Int32Array.from({ length: M }, (_, m) => (m % 11 === 4 ? IGNORE_INDEX : m % 3 === 0 ? V - 1 : (m * 7919) % V));
+      targets[M - 1] = 0;
+      const scale = 1 / M;
+      const ref = ceRef(logits, targets, M, V, scale);
+      const tLogits = rt.upload('logits', [M, V], logits);
+      const tTargets = rt.upload('targets', [M], targets);
+      const losses = rt.upload('losses', [M], randomArray(M, 7));
+      const dlogits = rt.upload('dlogits', [M, V], randomArray(M * V, 8));
+      crossEntropy(rt, { losses, dlogits, logits: tLogits, targets: tTargets, M, V, gradScale: scale });
+      const gotLoss = await rt.read(losses);
+      const gotGrad = await rt.read(dlogits);
+      expect(maxRelError(gotLoss, ref.losses)).toBeLessThan(1e-5);
+      expect(maxRelError(gotGrad, ref.grad)).toBeLessThan(1e-5);
+
+      const lossOnly = rt.tensor('lossOnly', [M]);
+      crossEntropy(rt, { losses: lossOnly, logits: tLogits, targets: tTargets, M, V, gradScale: scale });
+      expect(Array.from(await rt.read(lossOnly))).toEqual(Array.from(gotLoss));
+      const inPlace = rt.upload('inplace', [M, V], logits);
+      const lossIp = rt.tensor('lossIp', [M]);
+      crossEntropy(rt, { losses: lossIp, dlogits: inPlace, logits: inPlace, targets: tTargets, M, V, gradScale: scale });
+      expect(Array.from(await rt.read(lossIp))).toEqual(Array.from(gotLoss));
+      expect(Array.from(await rt.read(inPlace))).toEqual(Array.from(gotGrad));
+
+      // An out-of-range target: NaN loss and a zero gradient row in every layout.
+      const bad = Int32Array.from(targets);
+      bad[1] = V;
+      const badLoss = rt.tensor('badLoss', [M]);
+      const badGrad = rt.upload('badGrad', [M, V], randomArray(M * V, 9));
+      crossEntropy(rt, { losses: badLoss, dlogits: badGrad, logits: tLogits, targets: rt.upload('bad', [M], bad), M, V, gradScale: scale });
+      const bl = await rt.read(badLoss);
+      const bg = await rt.read(badGrad);
+      expect(Number.isNaN(bl[1])).toBe(true);
+      expect(bg.slice(V, 2 * V).every((v) => v === 0)).toBe(true);
+      expect(Array.from(bl.slice(2))).toEqual(Array.from(gotLoss.slice(2)));
+    });
+  }
+
   it('is stable for large, widely spread logits', async () => {
     const rt = await gpuRuntime();
     const [M, V] = [3, 777];

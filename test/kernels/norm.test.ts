@@ -98,7 +98,9 @@ function fdCheck(f: (x: Float64Array) => number[], x: Arr, dout: Arr, dxRef: num
 // ---------------------------------------------------------------- tests
 
 describe('rmsnorm', () => {
-  for (const [M, C] of [[7, 37], [3, 300], [2, 8191]] as const) {
+  // C <= 64 runs one thread per row; wider rows share 2..64 threads, several rows per workgroup of 64 (ragged
+  // last workgroups: 130 rows of 64, 70 rows of 100 at 32 rows per group, 33 of 200 at 16, 3 of 300 at 8).
+  for (const [M, C] of [[7, 37], [3, 300], [2, 8191], [130, 64], [70, 100], [33, 200], [45, 1]] as const) {
     it(`forward and backward match float64 references (M=${M}, C=${C})`, async () => {
       const rt = await gpuRuntime();
       const eps = 1e-5;
@@ -145,7 +147,9 @@ describe('rmsnorm', () => {
 });
 
 describe('layernorm', () => {
-  for (const [M, C] of [[7, 37], [3, 300], [2, 8191]] as const) {
+  // C <= 64 runs one thread per row; wider rows share 2..64 threads, several rows per workgroup of 64 (ragged
+  // last workgroups: 130 rows of 64, 70 rows of 100 at 32 rows per group, 33 of 200 at 16, 3 of 300 at 8).
+  for (const [M, C] of [[7, 37], [3, 300], [2, 8191], [130, 64], [70, 100], [33, 200], [45, 1]] as const) {
     it(`forward and backward match float64 references (M=${M}, C=${C})`, async () => {
       const rt = await gpuRuntime();
       const eps = 1e-5;

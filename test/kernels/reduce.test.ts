@@ -25,6 +25,16 @@ describe('reduce', () => {
     expect(Math.abs(got[2] - (7 - 2 * sum(x))) / (2 * cond)).toBeLessThan(1e-6);
   });
 
+  it('sumInto below 64Ki elements (64 threads) also walks several blocks per thread', async () => {
+    const rt = await gpuRuntime();
+    const n = 65535; // 64 threads x 256-element blocks: every thread walks 4 blocks, the last one short
+    const x = randomArray(n, 4);
+    const out = rt.tensor('out', [1]);
+    sumInto(rt, { out, index: 0, x: rt.upload('x', [n], x), n, scale: 3 });
+    const got = await rt.read(out);
+    expect(Math.abs(got[0] - 3 * sum(x)) / (3 * sum(x, Math.abs))).toBeLessThan(1e-6);
+  });
+
   it('sumSquaresInto accumulates over tensors like a global grad norm; n = 0 writes 0', async () => {
     const rt = await gpuRuntime();
     const a = randomArray(1037, 2, 3);

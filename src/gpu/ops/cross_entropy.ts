@@ -4,12 +4,19 @@
  * (max-subtracted, online), V up to ~150k.
  */
 import shader from '../../../shaders/cross_entropy.wgsl?raw';
-import { f32, grid1d, ro, rw } from '../kernel';
+import { f32, ro, rw } from '../kernel';
 import type { GpuRuntime } from '../runtime';
 import { type GpuTensor, expectShape } from '../tensor';
+import { rowEntry, rowLaunch } from './rows';
 
 export const IGNORE_INDEX = -100;
 const NAN_BITS = 0x7fc00000;
+/**
+ * Vocabulary entries per thread before another thread joins the row (see rows.ts): V <= 256 runs one thread per
+ * row without a barrier, V = 512 two threads per row (32 rows per workgroup), V > 8192 (every real tokenizer)
+ * 64 threads per row.
+ */
+const ROW_ELEMS_PER_THREAD = 256;
 
 export interface CrossEntropyArgs {
   /** [M], written: logsumexp(logits[m]) - logits[m, t]; 0 for ignored rows, NaN for targets outside [0, V). */
@@ -52,16 +59,14 @@ export function crossEntropy(rt: GpuRuntime, a: CrossEntropyArgs): void {
   if (a.dlogits) expectShape(op, 'dlogits', a.dlogits, [M, V]);
   if (M === 0) return;
   const uniforms = [M, V, f32(a.gradScale), NAN_BITS];
-  const workgroups = grid1d(M);
+  const launch = rowLaunch(M, V, ROW_ELEMS_PER_THREAD);
+  const { workgroups } = launch;
+  const call = (name: string) => ({ name, shader, ...rowEntry(name, launch), uniforms, workgroups });
   if (!a.dlogits) {
-    rt.dispatch({ name: 'ce_loss', shader, entryPoint: 'ce_loss', uniforms, bindings: [rw(a.losses), ro(a.logits), ro(a.targets)], workgroups });
+    rt.dispatch({ ...call('ce_loss'), bindings: [rw(a.losses), ro(a.logits), ro(a.targets)] });
   } else if (a.dlogits.buffer === a.logits.buffer) {
-    rt.dispatch({ name: 'ce_grad_inplace', shader, entryPoint: 'ce_grad_inplace', uniforms, bindings: [rw(a.losses), rw(a.logits), ro(a.targets)], workgroups });
+    rt.dispatch({ ...call('ce_grad_inplace'), bindings: [rw(a.losses), rw(a.logits), ro(a.targets)] });
   } else {
-    rt.dispatch({
-      name: 'ce_grad', shader, entryPoint: 'ce_grad', uniforms,
-      bindings: [rw(a.losses), rw(a.dlogits), ro(a.logits), ro(a.targets)],
-      workgroups,
-    });
+    rt.dispatch({ ...call('ce_grad'), bindings: [rw(a.losses), rw(a.dlogits), ro(a.logits), ro(a.targets)] });
   }
 }

@@ -5,12 +5,24 @@
  * parameter gradients, which a separate deterministic kernel reduces over M.
  */
 import shader from '../../../shaders/norm.wgsl?raw';
-import { ceilDiv, f32, grid1d, ro, rw } from '../kernel';
+import { ceilDiv, f32, ro, rw } from '../kernel';
 import type { GpuRuntime } from '../runtime';
 import { type GpuTensor, expectShape } from '../tensor';
+import { rowEntry, rowLaunch } from './rows';
 
 /** Channels per workgroup of the parameter-gradient kernels (PG_CH in norm.wgsl). */
-const PG_CH = 32;
+const PG_CH = 8;
+/**
+ * Row elements per thread before another thread joins the row: rows up to 64 wide (a tiny model's hidden size)
+ * run one thread per row without a barrier; wider rows get up to 64 threads (see rows.ts).
+ */
+const ROW_ELEMS_PER_THREAD = 64;
+
+/** The row kernel `name` (cooperative or serial form, by C) as a dispatch. */
+function rowCall(name: string, M: number, C: number): { name: string; entryPoint: string; constants?: Record<string, number>; workgroups: [number, number, number] } {
+  const launch = rowLaunch(M, C, ROW_ELEMS_PER_THREAD);
+  return { name, ...rowEntry(name, launch), workgroups: launch.workgroups };
+}
 
 export interface RmsnormForwardArgs {
   /** [M, C], written. */
@@ -88,10 +100,9 @@ export function rmsnormForward(rt: GpuRuntime, a: RmsnormForwardArgs): void {
   expectShape(op, 'weight', a.weight, [a.C]);
   if (a.M === 0) return;
   rt.dispatch({
-    name: 'rmsnorm_forward', shader, entryPoint: 'rmsnorm_forward',
+    ...rowCall('rmsnorm_forward', a.M, a.C), shader,
     uniforms: [a.M, a.C, f32(a.eps)],
     bindings: [rw(a.out), rw(a.rstd), ro(a.x), ro(a.weight)],
-    workgroups: grid1d(a.M),
   });
 }
 
@@ -106,10 +117,9 @@ export function rmsnormBackward(rt: GpuRuntime, a: RmsnormBackwardArgs): void {
   if (a.dweight) expectShape(op, 'dweight', a.dweight, [a.C]);
   if (a.M === 0) return;
   rt.dispatch({
-    name: 'rmsnorm_backward', shader, entryPoint: 'rmsnorm_backward',
+    ...rowCall('rmsnorm_backward', a.M, a.C), shader,
     uniforms: [a.M, a.C, f32(0)],
     bindings: [rw(a.dx), ro(a.dout), ro(a.x), ro(a.rstd), ro(a.weight)],
-    workgroups: grid1d(a.M),
   });
   if (a.dweight) {
     rt.dispatch({
@@ -133,10 +143,9 @@ export function layernormForward(rt: GpuRuntime, a: LayernormForwardArgs): void 
   expectShape(op, 'bias', a.bias, [a.C]);
   if (a.M === 0) return;
   rt.dispatch({
-    name: 'layernorm_forward', shader, entryPoint: 'layernorm_forward',
+    ...rowCall('layernorm_forward', a.M, a.C), shader,
     uniforms: [a.M, a.C, f32(a.eps)],
     bindings: [rw(a.out), rw(a.mean), rw(a.rstd), ro(a.x), ro(a.weight), ro(a.bias)],
-    workgroups: grid1d(a.M),
   });
 }
 
@@ -154,9 +163,8 @@ export function layernormBackward(rt: GpuRuntime, a: LayernormBackwardArgs): voi
   if (a.M === 0) return;
   const uniforms = [a.M, a.C, f32(0)];
   rt.dispatch({
-    name: 'layernorm_backward', shader, entryPoint: 'layernorm_backward', uniforms,
+    ...rowCall('layernorm_backward', a.M, a.C), shader, uniforms,
     bindings: [rw(a.dx), ro(a.dout), ro(a.x), ro(a.mean), ro(a.rstd), ro(a.weight)],
-    workgroups: grid1d(a.M),
   });
   const groups: [number, number, number] = [ceilDiv(a.C, PG_CH), 1, 1];
   if (a.dweight) {

@@ -28,6 +28,15 @@ export interface SumSquaresIntoArgs {
   accumulate: boolean;
 }
 
+/**
+ * Workgroup size (WG in reduce.wgsl): 64 threads for the many small tensors of a step's statistics (cheap to
+ * start, notably on a CPU implementation of WebGPU), 256 from 64Ki elements up, where one workgroup's bandwidth
+ * is what limits the sum.
+ */
+function workgroupSize(n: number): number {
+  return n >= 1 << 16 ? 256 : 64;
+}
+
 function launch(rt: GpuRuntime, op: string, entryPoint: string, a: SumIntoArgs): void {
   if (!Number.isInteger(a.index) || a.index < 0) throw new Error(`${op}: index = ${a.index} must be a non-negative integer`);
   if (!Number.isInteger(a.n) || a.n < 0) throw new Error(`${op}: n = ${a.n} must be a non-negative integer`);
@@ -38,6 +47,7 @@ function launch(rt: GpuRuntime, op: string, entryPoint: string, a: SumIntoArgs):
   // n = 0 still runs: out[index] must become 0 (or stay, when accumulating).
   rt.dispatch({
     name: entryPoint, shader, entryPoint,
+    constants: { WG: workgroupSize(a.n) },
     uniforms: [a.n, a.index, f32(scale), a.accumulate ? 1 : 0],
     bindings: [rw(a.out), ro(a.x)],
     workgroups: [1, 1, 1],
