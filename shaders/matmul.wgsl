@@ -4,7 +4,7 @@
 //
 // Bindings (every entry point): 0 u: Params, 1 out (rw) [M, N], 2 a (read), 3 b (read), 4 bias (read) [N].
 // The bias binding is always present because overrides do not remove static use; without a bias the op binds a
-// placeholder (b) there and HAS_BIAS = false keeps it unread.
+// stand-in (b) there and HAS_BIAS = false keeps it unread.
 //
 // matmul_tiled: the production kernel. A workgroup of 64 threads (8 x 8) owns a 64 x 64 tile of out; thread
 //   (tx, ty) keeps an 8 x 8 register block (rows 8 ty.., columns 8 tx..) in sixteen vec4 accumulators. K is

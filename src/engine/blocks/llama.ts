@@ -13,15 +13,18 @@ import type { GpuTensor } from '../../gpu/tensor';
 import type { Pass } from '../pass';
 import type { BlockModel } from './types';
 
+/** Widths of the block's activations: hidden, query and key/value projections, MLP. */
+function blockDims(m: BlockModel): { C: number; qDim: number; kvDim: number; I: number } {
+  const { spec } = m;
+  return { C: spec.hidden, qDim: spec.heads * spec.headDim, kvDim: spec.kvHeads * spec.headDim, I: spec.intermediate };
+}
+
 export function llamaBlockForward(m: BlockModel, l: number, p: Pass): void {
   const { rt, spec, arena } = m;
   const w = m.weights.blocks[l];
   const [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj] = w.linears;
   const { M } = p;
-  const C = spec.hidden;
-  const qDim = spec.heads * spec.headDim;
-  const kvDim = spec.kvHeads * spec.headDim;
-  const I = spec.intermediate;
+  const { C, qDim, kvDim, I } = blockDims(m);
   const x = arena.get(`res.${l}`, C);
   const n1 = arena.get(`n1.${l}`, C);
   rmsnormForward(rt, { out: n1, rstd: arena.flat(`rstd1.${l}`), x, weight: w.ln1.weight, M, C, eps: spec.normEps });
@@ -58,10 +61,7 @@ export function llamaBlockBackward(m: BlockModel, l: number, p: Pass, dres: GpuT
   const w = m.weights.blocks[l];
   const [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj] = w.linears;
   const { M } = p;
-  const C = spec.hidden;
-  const qDim = spec.heads * spec.headDim;
-  const kvDim = spec.kvHeads * spec.headDim;
-  const I = spec.intermediate;
+  const { C, qDim, kvDim, I } = blockDims(m);
   const n2 = arena.get(`n2.${l}`, C);
   const gate = arena.get(`gate.${l}`, I);
   const up = arena.get(`up.${l}`, I);

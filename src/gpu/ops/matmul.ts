@@ -104,7 +104,7 @@ function dispatchMatmul(rt: GpuRuntime, op: string, entryPoint: string, args: Ma
       ...extra,
     },
     uniforms: [args.M, args.N, args.K, f32(args.alpha ?? 1)],
-    // Without a bias, b sits in the bias slot as a never-read placeholder (read-only aliases are allowed).
+    // Without a bias, b sits in the bias slot as a never-read stand-in (read-only aliases are allowed).
     bindings: [rw(args.out), ro(args.a), ro(args.b), ro(args.bias ?? args.b)],
     workgroups,
   });
