@@ -5,6 +5,7 @@
 import { acquireNodeDevice } from '../src/gpu/node';
 import { GpuRuntime } from '../src/gpu/runtime';
 import { benchKernels } from './kernels';
+import { benchSvd } from './svd';
 import { benchTraining } from './training';
 
 async function main(): Promise<void> {
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
   const rt = new GpuRuntime(acquired.device);
   const scale = Number(process.env.BENCH_SCALE ?? '1');
   await benchKernels(rt, log, { scale });
+  await benchSvd(rt, log, { args: process.argv.slice(2) });
   rt.destroy();
   await benchTraining(log);
 }

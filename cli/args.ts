@@ -57,6 +57,20 @@ export class FlagReader {
     throw new UsageError(`--${name} is a switch (true/false), got "${v}"`);
   }
 
+  /** One of a fixed set of words, e.g. --schedule cosine|constant. */
+  choice<T extends string>(name: string, options: readonly T[], fallback: T): T {
+    const v = this.string(name, fallback);
+    const hit = options.find((o) => o === v);
+    if (hit === undefined) throw new UsageError(`--${name} must be ${options.join(', ').replace(/, ([^,]*)$/, ' or $1')}, got "${v}"`);
+    return hit;
+  }
+
+  /** Whether the flag was given at all (marks it as known). */
+  has(name: string): boolean {
+    this.used.add(name);
+    return this.flags.has(name);
+  }
+
   list(name: string, fallback: string): string[] {
     return this.string(name, fallback).split(',').map((s) => s.trim()).filter((s) => s !== '');
   }

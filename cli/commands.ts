@@ -1,13 +1,14 @@
 /** The CLI commands: the same Session the page's worker runs, on Dawn's WebGPU in Node. */
 import { appendFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { namedBlobFromFile, namedBlobsFromDir } from '../src/formats/nodeFiles';
 import { nodeGpu } from '../src/gpu/node';
-import type { StepMetrics, TrainSettings } from '../src/run/api';
+import type { OutputFile, SpectraSnapshot, StepMetrics } from '../src/run/api';
 import { Session } from '../src/run/session';
 import { type FlagReader, UsageError } from './args';
-import { progressReporter } from './progress';
+import { countReporter, progressReporter, setupReporter } from './progress';
+import { parseTrainArgs } from './trainArgs';
 
 async function openSession(modelDir: string): Promise<Session> {
   const session = new Session(await nodeGpu());
@@ -17,60 +18,49 @@ async function openSession(modelDir: string): Promise<Session> {
 }
 
 export async function trainCommand(f: FlagReader): Promise<void> {
-  const modelDir = f.string('model');
-  const dataPath = f.string('data');
-  const out = f.string('out');
-  const method = f.string('method', 'lora');
-  if (method !== 'lora') throw new UsageError(`--method ${method} is not available yet (available: lora)`);
-  const rank = f.int('rank', 8);
-  const s: TrainSettings = {
-    method: 'lora',
-    lora: {
-      rank,
-      alpha: f.number('alpha', 2 * rank),
-      useRslora: f.bool('rslora'),
-      dropout: f.number('dropout', 0),
-      targets: f.list('targets', 'q_proj,v_proj'),
-      initLoraWeights: f.string('init', 'default') === 'gaussian' ? 'gaussian' : 'default',
-    },
-    steps: f.int('steps', 100),
-    batchSize: f.int('batch', 4),
-    seqLen: f.int('seq-len', 128),
-    gradAccum: f.int('grad-accum', 1),
-    lr: f.number('lr', 2e-4),
-    warmupSteps: f.int('warmup', 0),
-    schedule: f.string('schedule', 'cosine') === 'constant' ? 'constant' : 'cosine',
-    weightDecay: f.number('weight-decay', 0),
-    beta1: f.number('beta1', 0.9),
-    beta2: f.number('beta2', 0.999),
-    eps: f.number('eps', 1e-8),
-    maxGradNorm: f.number('max-grad-norm', 1),
-    valEvery: f.int('val-every', 0),
-    seed: f.int('seed', 42),
-  };
-  const valFraction = f.number('val-fraction', s.valEvery > 0 ? 0.1 : 0);
-  const onBadLine = f.string('on-bad-line', 'skip');
-  if (onBadLine !== 'skip' && onBadLine !== 'refuse') throw new UsageError('--on-bad-line must be skip or refuse');
-  const trainOnAllTokens = f.bool('all-tokens');
-  f.done();
-  const dataFile = await namedBlobFromFile(dataPath);
-  const session = await openSession(modelDir);
-  const data = await session.loadDataset(dataFile, { onBadLine, valFraction, seed: s.seed, trainOnAllTokens, seqLen: s.seqLen });
+  const cmd = parseTrainArgs(f);
+  const s = cmd.settings;
+  const dataFile = await namedBlobFromFile(cmd.dataPath);
+  const session = await openSession(cmd.modelDir);
+  const data = await session.loadDataset(dataFile, cmd.dataset);
   for (const p of data.problems.slice(0, 5)) process.stderr.write(`warning: ${data.fileName} line ${p.line}: ${p.message}\n`);
   if (data.problems.length > 5) process.stderr.write(`warning: ${data.problems.length - 5} more problem lines skipped\n`);
-  await mkdir(out, { recursive: true });
-  const metricsPath = join(out, 'metrics.jsonl');
+  await mkdir(cmd.out, { recursive: true });
+  const metricsPath = join(cmd.out, 'metrics.jsonl');
   await writeFile(metricsPath, '');
+  const spectraPath = join(cmd.out, 'spectra.jsonl');
+  if (s.spectraEvery) await writeFile(spectraPath, '');
   const progress = progressReporter(s.steps);
-  // Appended as each step completes, so a run that fails half-way keeps its metrics.
-  const summary = await session.train(s, (m: StepMetrics) => {
-    appendFileSync(metricsPath, `${JSON.stringify(metricsLine(m))}\n`);
-    progress(m);
-  });
+  // Appended as each step (or snapshot) completes, so a run that fails half-way keeps what it measured.
+  const summary = await session.train(
+    s,
+    (m: StepMetrics) => {
+      appendFileSync(metricsPath, `${JSON.stringify(metricsLine(m))}\n`);
+      progress(m);
+    },
+    (snapshot: SpectraSnapshot) => appendFileSync(spectraPath, `${JSON.stringify(snapshot)}\n`),
+    setupReporter(),
+  );
   const adapter = await session.exportAdapter();
-  await writeFile(join(out, 'adapter_config.json'), adapter.config);
-  await writeFile(join(out, 'adapter_model.safetensors'), adapter.weights);
-  process.stderr.write(`\ntrained ${summary.steps} steps in ${summary.seconds.toFixed(1)} s, final loss ${summary.finalLoss.toFixed(4)}; adapter written to ${out}\n`);
+  await writeFile(join(cmd.out, 'adapter_config.json'), adapter.config);
+  await writeFile(join(cmd.out, 'adapter_model.safetensors'), adapter.weights);
+  process.stderr.write(`\ntrained ${summary.steps} steps (${s.method}) in ${summary.seconds.toFixed(1)} s, final loss ${summary.finalLoss.toFixed(4)}; adapter written to ${cmd.out}\n`);
+  if (cmd.mergedDir) {
+    const files = await session.exportMerged();
+    await writeFiles(cmd.mergedDir, files);
+    process.stderr.write(`merged model (${files.map((o) => o.name).join(', ')}) written to ${cmd.mergedDir}\n`);
+  }
+}
+
+/** Writes a folder of output files, refusing names that would land outside it. */
+async function writeFiles(dir: string, files: OutputFile[]): Promise<void> {
+  const root = resolve(dir);
+  for (const file of files) {
+    const path = resolve(root, file.name);
+    if (!path.startsWith(root + sep)) throw new Error(`refusing to write "${file.name}" outside ${dir}`);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, file.data);
+  }
 }
 
 /** metrics.jsonl uses snake_case keys, like the Hugging Face Trainer's logs. */
@@ -96,4 +86,24 @@ export async function logitsCommand(f: FlagReader): Promise<void> {
   if (adapterDir) await session.loadAdapter(await namedBlobsFromDir(adapterDir));
   const { shape, data } = await session.logits(ids);
   await writeFile(out, JSON.stringify({ shape, logits: Array.from(data) }));
+}
+
+/**
+ * Singular values of every 2-D weight of the checkpoint (of W + ΔW where an adapter touches it), in the schema of
+ * the reference spectra.json, so the two can be compared directly.
+ */
+export async function spectrumCommand(f: FlagReader): Promise<void> {
+  const modelDir = f.string('model');
+  const adapterDir = f.optional('adapter');
+  const out = f.string('out');
+  f.done();
+  const session = await openSession(modelDir);
+  if (adapterDir) {
+    const a = await session.loadAdapter(await namedBlobsFromDir(adapterDir));
+    process.stderr.write(`adapter: ${a.modules} modules, r = ${a.r}\n`);
+  }
+  const file = await session.spectrum(countReporter('weights'));
+  await mkdir(dirname(resolve(out)), { recursive: true });
+  await writeFile(out, JSON.stringify(file));
+  process.stderr.write(`singular values of ${Object.keys(file.weights).length} weights written to ${out}\n`);
 }

@@ -13,3 +13,36 @@ export function progressReporter(total: number, stream: NodeJS.WriteStream = pro
     else if (m.step === 1 || m.step === total || m.step % 10 === 0 || m.valLoss !== undefined) stream.write(`${line}\n`);
   };
 }
+
+/** A bar for work counted in items (`spectrum`: weights done of total); same TTY/plain-line rules as above. */
+export function countReporter(noun: string, stream: NodeJS.WriteStream = process.stderr): (done: number, total: number) => void {
+  const tty = stream.isTTY === true;
+  let lastTenth = -1;
+  return (done, total) => {
+    const width = 30;
+    const filled = total > 0 ? Math.round((done / total) * width) : width;
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${noun}`;
+    if (tty) {
+      stream.write(`\r${line}${done === total ? '\n' : ''}`);
+      return;
+    }
+    // Plain output: a line per tenth, so a log of a large model stays short.
+    const tenth = total > 0 ? Math.floor((10 * done) / total) : 10;
+    if (tenth !== lastTenth || done === total) {
+      lastTenth = tenth;
+      stream.write(`${line}\n`);
+    }
+  };
+}
+
+/** A method's setup before the first step (SVDs of every target layer, calibration batches): message and percent. */
+export function setupReporter(stream: NodeJS.WriteStream = process.stderr): (message: string, fraction: number) => void {
+  const tty = stream.isTTY === true;
+  let lastMessage = '';
+  return (message, fraction) => {
+    const line = `${message} ${(100 * Math.min(1, Math.max(0, fraction))).toFixed(0)}%`;
+    if (tty) stream.write(`\r\x1b[2K${line}${fraction >= 1 ? '\n' : ''}`);
+    else if (message !== lastMessage || fraction >= 1) stream.write(`${line}\n`);
+    lastMessage = message;
+  };
+}

@@ -33,6 +33,6 @@ export class Linear {
   }
 
   get trainable(): boolean {
-    return this.adaptersEnabled && this.adapters.some((a) => a.params().length > 0);
+    return this.adaptersEnabled && this.adapters.some((a) => a.params().length > 0 || a.needsBackward === true);
   }
 }

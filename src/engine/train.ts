@@ -20,6 +20,12 @@ export interface TrainLoopHooks {
   onMetrics(m: StepMetrics): void;
   shouldStop(): boolean;
   now(): number;
+  /** After every micro-batch's backward, before clipping and AdamW (step counts from 0): regulariser gradients. */
+  beforeOptimizerStep?(step: number): void;
+  /** After AdamW, with that step's gradients still in place: budget schedules, masks. */
+  afterOptimizerStep?(step: number): Promise<void>;
+  /** After a step is recorded (step counts from 1): periodic measurements such as spectra. */
+  afterStep?(stepNo: number): Promise<void>;
 }
 
 export interface TrainLoopResult {
@@ -65,10 +71,12 @@ export async function trainLoop(
         model.forwardLoss(trainingPass(s.batchSize, s.seqLen, true, passSeed(s.seed, step, i)), 1 / lossTokens, acc, 0, true);
         rt.flush();
       });
+      hooks.beforeOptimizerStep?.(step);
       opt.step(lr);
       rt.copy(opt.stats, acc, 1, 1, 1);
       const read = rt.readback(acc);
       rt.flush();
+      if (hooks.afterOptimizerStep) await hooks.afterOptimizerStep(step);
       const stepNo = step + 1;
       const tokens = s.gradAccum * s.batchSize * s.seqLen;
       const previous = pending;
@@ -91,6 +99,7 @@ export async function trainLoop(
         hooks.onMetrics({ ...m, valLoss: lastVal });
         last = hooks.now();
       }
+      if (hooks.afterStep) await hooks.afterStep(stepNo);
     }
     if (pending) hooks.onMetrics(await pending);
   } finally {

@@ -224,14 +224,38 @@ const ARRAY_FOR: Record<WritableDType, string> = { F32: 'Float32Array', F64: 'Fl
 export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> | null = { format: 'pt' }): Uint8Array<ArrayBuffer> {
   const seen = new Set<string>();
   for (const t of tensors) checkWritable(t, seen);
-  const sorted = [...tensors].sort((a, b) => dtypeRank(b.dtype) - dtypeRank(a.dtype) || compareCodePoints(a.name, b.name));
+  const { out, offsets } = layoutSafetensors(
+    tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.data.byteLength })),
+    metadata,
+  );
+  tensors.forEach((t, i) => out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), offsets[i]));
+  return out;
+}
+
+/** A tensor's place in a file being laid out: its bytes are written later at the returned offset. */
+export interface TensorLayout {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  bytes: number;
+}
+
+/**
+ * The whole file with its header written and its data section still empty, in the order and padding described
+ * above; offsets[i] is where tensor i's bytes go. Lets a writer fill tensors one at a time (a merged checkpoint)
+ * without holding a second copy of all of them.
+ */
+export function layoutSafetensors(tensors: TensorLayout[], metadata: Record<string, string> | null = { format: 'pt' }): { out: Uint8Array<ArrayBuffer>; offsets: number[] } {
+  const order = tensors.map((_, i) => i).sort((a, b) => dtypeRank(tensors[b].dtype) - dtypeRank(tensors[a].dtype) || compareCodePoints(tensors[a].name, tensors[b].name));
   const parts: string[] = [];
   if (metadata !== null) parts.push(`"__metadata__":{${Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`);
+  const relative = new Array<number>(tensors.length);
   let offset = 0;
-  for (const t of sorted) {
-    const end = offset + t.data.byteLength;
-    parts.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
-    offset = end;
+  for (const i of order) {
+    const t = tensors[i];
+    relative[i] = offset;
+    parts.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + t.bytes}]}`);
+    offset += t.bytes;
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
   const headerLength = Math.ceil(json.byteLength / 8) * 8;
@@ -239,12 +263,7 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<stri
   new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
   out.set(json, 8);
   out.fill(0x20, 8 + json.byteLength, 8 + headerLength);
-  let at = 8 + headerLength;
-  for (const t of sorted) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
-  }
-  return out;
+  return { out, offsets: relative.map((o) => 8 + headerLength + o) };
 }
 
 function checkWritable(t: TensorToWrite, seen: Set<string>): void {

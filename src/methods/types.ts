@@ -28,6 +28,11 @@ export interface LinearAdapter {
   /** Parameter gradients += ∂L/∂θ and dx[M, in] += the adapter's part of ∂L/∂x, given dy[M, out]. */
   backward(rt: GpuRuntime, x: GpuTensor, dy: GpuTensor, dx: GpuTensor, M: number, ctx: PassContext): void;
   params(): TrainableParam[];
+  /**
+   * True for probes with no parameters that still need the backward pass to reach them (LoRA-SB's full-weight
+   * gradient at init). Layers with trainable parameters get a backward anyway.
+   */
+  readonly needsBackward?: boolean;
 }
 
 /** A method builds adapters for the linear layers it targets (from its config), on the GPU. */

@@ -77,9 +77,62 @@ export interface LoraSettings {
   initLoraWeights: 'default' | 'gaussian';
 }
 
+/** The methods `train` offers; names as PEFT spells them where PEFT has them. */
+export const METHOD_NAMES = ['lora', 'pissa', 'milora', 'olora', 'svfit', 'sorsa', 'loraxs', 'lorasb', 'eva', 'adalora'] as const;
+export type MethodName = (typeof METHOD_NAMES)[number];
+
+/**
+ * Hyperparameters of the non-LoRA methods. Rank, alpha, dropout and targets come from LoraSettings for every
+ * method (AdaLoRA's target rank is LoraSettings.rank).
+ */
+export interface MethodOptions {
+  /** SVD used at init (PiSSA, MiLoRA, SVFit, SORSA, LoRA-XS): 'exact' = PEFT "pissa", 'randomized' = "pissa_niter_N". */
+  svd: 'exact' | 'randomized';
+  /** Power iterations of the randomized SVD (N of PEFT's "pissa_niter_N"). */
+  powerIters: number;
+  /** SVFit: per layer, keep the top singular values holding this fraction of Σσ² (0 < e ≤ 1). */
+  svfitEnergy: number;
+  /** SORSA: weight γ of the orthonormal regulariser γ(‖UᵀU − I‖² + ‖VᵀV − I‖²). */
+  sorsaGamma: number;
+  /** EVA: batches of activations for the SVD, and rho (a layer's rank may grow to round(rho · r)). */
+  evaBatches: number;
+  evaRho: number;
+  /** LoRA-SB: batches whose summed gradient initialises the adapter. */
+  lorasbBatches: number;
+  /** AdaLoRA (PEFT names): initial rank, budget schedule steps, EMA betas, orthogonal regulariser weight. */
+  adaloraInitR: number;
+  adaloraTinit: number;
+  adaloraTfinal: number;
+  adaloraDeltaT: number;
+  adaloraBeta1: number;
+  adaloraBeta2: number;
+  adaloraOrthReg: number;
+}
+
+export const METHOD_DEFAULTS: MethodOptions = {
+  svd: 'exact',
+  powerIters: 4,
+  svfitEnergy: 0.99,
+  sorsaGamma: 4e-4,
+  evaBatches: 8,
+  evaRho: 2,
+  lorasbBatches: 4,
+  adaloraInitR: 12,
+  adaloraTinit: 0,
+  adaloraTfinal: 0,
+  adaloraDeltaT: 1,
+  adaloraBeta1: 0.85,
+  adaloraBeta2: 0.85,
+  adaloraOrthReg: 0.5,
+};
+
 export interface TrainSettings {
-  method: 'lora';
+  method: MethodName;
   lora: LoraSettings;
+  /** Per-method hyperparameters; missing fields take METHOD_DEFAULTS. */
+  options?: Partial<MethodOptions>;
+  /** Stream the spectra of every adapted layer every N steps (0: never). */
+  spectraEvery?: number;
   steps: number;
   batchSize: number;
   seqLen: number;
@@ -105,6 +158,51 @@ export interface StepMetrics {
   tokensPerS: number;
   gradNorm?: number;
   valLoss?: number;
+}
+
+/** Singular values of one target weight before training, to help choose the rank and the method. */
+export interface WeightSpectrum {
+  /** Tensor name as in the checkpoint, e.g. model.layers.0.self_attn.q_proj.weight */
+  name: string;
+  modulePath: string;
+  /** [out, in] */
+  shape: [number, number];
+  /** All of them, descending. */
+  singularValues: number[];
+  /** The rank the settings would give this layer and the fraction of Σσ² the top `rank` keep. */
+  rank: number;
+  energyAtRank: number;
+}
+
+/** The spectra of one adapted layer at a training step. */
+export interface LayerSpectrum {
+  modulePath: string;
+  /** σ(ΔW), descending (ΔW against the original weight). */
+  delta: number[];
+  /** Top singular values of W + ΔW and of W. */
+  merged: number[];
+  base: number[];
+  /** exp(entropy of σ(ΔW)/Σσ) (Roy & Vetterli). */
+  effectiveRank: number;
+  /** Top singular vectors of W + ΔW whose best |cos| with any of W's top vectors is below the threshold. */
+  intruders: number;
+}
+
+export interface SpectraSnapshot {
+  step: number;
+  intruderThreshold: number;
+  layers: LayerSpectrum[];
+}
+
+/** `webpeft spectrum` output: {"weights": {"<checkpoint tensor name>": {"shape": [rows, cols], "singular_values": [...]}}}. */
+export interface SpectrumFile {
+  weights: Record<string, { shape: [number, number]; singular_values: number[] }>;
+}
+
+/** A file to save, e.g. of a merged checkpoint folder. */
+export interface OutputFile {
+  name: string;
+  data: Uint8Array<ArrayBuffer>;
 }
 
 export interface RunSummary {
@@ -137,14 +235,24 @@ export interface TrainerApi {
   loadModel(files: NamedBlob[]): Promise<ModelSummary>;
   loadDataset(file: NamedBlob, options: DatasetOptions): Promise<DatasetSummary>;
   /** Parameters the adapter would train with these settings on the loaded model. */
-  trainableParameters(settings: LoraSettings): Promise<number>;
-  train(settings: TrainSettings, onMetrics: (m: StepMetrics) => void): Promise<RunSummary>;
+  trainableParameters(settings: LoraSettings, method?: MethodName, options?: Partial<MethodOptions>): Promise<number>;
+  /** onProgress reports the method's setup (SVDs, calibration) before the first step, fraction in [0, 1]. */
+  train(
+    settings: TrainSettings,
+    onMetrics: (m: StepMetrics) => void,
+    onSpectra?: (s: SpectraSnapshot) => void,
+    onProgress?: (message: string, fraction: number) => void,
+  ): Promise<RunSummary>;
+  /** Singular values of every weight the settings target, before training. */
+  weightSpectra(settings: TrainSettings): Promise<WeightSpectrum[]>;
   /** Asks a running train() to stop after the current step; it resolves with stopped: true. */
   stop(): Promise<void>;
   generate(options: GenerateOptions): Promise<string>;
   /** Mean validation loss with or without the trained adapter. */
   evaluate(useAdapter: boolean): Promise<number>;
   exportAdapter(): Promise<AdapterFiles>;
+  /** The base with the trained update merged in: config.json, model.safetensors and the tokenizer files. */
+  exportMerged(): Promise<OutputFile[]>;
 }
 
 /** What the CLI and tests use beyond the page's API: adapters from disk and raw logits. */
@@ -153,6 +261,11 @@ export interface EngineApi extends TrainerApi {
   loadAdapter(files: NamedBlob[]): Promise<{ modules: number; r: number }>;
   /** Logits [T, V] of one sequence, with the current adapter applied when there is one. */
   logits(ids: number[]): Promise<{ shape: [number, number]; data: Float32Array }>;
+  /**
+   * Singular values of every 2-D weight of the loaded checkpoint, of W + ΔW where the current adapter touches it,
+   * in the schema of the reference spectra.json.
+   */
+  spectrum(onProgress?: (done: number, total: number) => void): Promise<SpectrumFile>;
   /** Bytes of GPU memory held in tensors now and at peak. */
   memory(): { liveBytes: number; peakBytes: number };
 }

@@ -12,19 +12,45 @@ import { generateIds } from '../engine/generate';
 import { evaluateLoss, trainLoop } from '../engine/train';
 import { trainingPass } from '../engine/pass';
 import { Transformer } from '../engine/transformer';
-import { attachLora, detachAdapters } from '../methods/lora/attach';
-import { type LoraConfig, rankFor, targetsModule } from '../methods/lora/config';
-import type { LoraLayer } from '../methods/lora/layer';
-import { exportLora, loraConfigFromPeft, readLoraValues } from '../methods/lora/peft';
-import type { AdapterFiles, DatasetOptions, DatasetSummary, DeviceSummary, EngineApi, GenerateOptions, LoraSettings, ModelSummary, NamedBlob, RunSummary, StepMetrics, TrainSettings } from './api';
+import type { Linear } from '../engine/linear';
+import { LoraLayer } from '../methods/lora/layer';
+import { loraConfigFromPeft, readLoraValues } from '../methods/lora/peft';
+import { LoraRun } from '../methods/lora/run';
+import { rankFor, targetsModule } from '../methods/lora/config';
+import type { LowRankDelta, MethodRun, MethodSetup } from '../methods/method';
+import { createMethodRun, isMethodName, methodOptions, trainableCount } from '../methods/registry';
+import { loraConfigFrom } from '../methods/shared/targets';
+import { mergedCheckpoint } from '../methods/lowrank/merge';
+import { rankForEnergy } from '../linalg/diagnostics';
+import { singularValues } from '../linalg/svd';
+import type {
+  AdapterFiles,
+  DatasetOptions,
+  DatasetSummary,
+  DeviceSummary,
+  EngineApi,
+  GenerateOptions,
+  LoraSettings,
+  MethodName,
+  MethodOptions,
+  ModelSummary,
+  NamedBlob,
+  OutputFile,
+  RunSummary,
+  SpectraSnapshot,
+  SpectrumFile,
+  StepMetrics,
+  TrainSettings,
+  WeightSpectrum,
+} from './api';
 import { type LoadedModel, loadModel } from './loadModel';
+import { SpectraTracker, addDelta, targetWeightSpectra } from './spectra';
 
 /** Validation batches measured per evaluation, so a large validation split does not stall training. */
 export const MAX_VAL_BATCHES = 16;
 
-export function loraConfigOf(s: LoraSettings): LoraConfig {
-  return { r: s.rank, alpha: s.alpha, useRslora: s.useRslora, dropout: s.dropout, targets: s.targets, init: s.initLoraWeights };
-}
+/** Progress of a slow method setup (SVDs, calibration), e.g. "PiSSA: SVD of layers.3.mlp.up_proj", in [0, 1]. */
+export type SetupProgress = (message: string, fraction: number) => void;
 
 export class Session implements EngineApi {
   private rt: GpuRuntime | null = null;
@@ -32,7 +58,10 @@ export class Session implements EngineApi {
   private model: LoadedModel | null = null;
   private dataset: { file: NamedBlob; options: DatasetOptions; prepared: PreparedDataset } | null = null;
   private transformer: Transformer | null = null;
-  private lora: { config: LoraConfig; layers: LoraLayer[] } | null = null;
+  /** The attached method (trained, or loaded from a PEFT adapter). */
+  private run: MethodRun | null = null;
+  /** Per-layer ranks SVFit would pick, by energy threshold, cached per threshold for the live parameter count. */
+  private svfitRanks: { energy: number; ranks: Map<string, number> } | null = null;
   private stopRequested = false;
   private busy: string | null = null;
 
@@ -62,7 +91,8 @@ export class Session implements EngineApi {
       }
       this.model = null;
       this.transformer = null;
-      this.lora = null;
+      this.run = null;
+      this.svfitRanks = null;
       this.model = await loadModel(this.runtime(), files);
       if (this.dataset) this.dataset = null;
       return this.model.summary;
@@ -78,15 +108,26 @@ export class Session implements EngineApi {
     return prepared.summary;
   }
 
-  async trainableParameters(settings: LoraSettings): Promise<number> {
-    const cfg = loraConfigOf(settings);
-    return this.loaded()
-      .weights.blocks.flatMap((b) => b.linears)
-      .filter((l) => targetsModule(cfg, l.spec.modulePath))
-      .reduce((n, l) => n + rankFor(cfg, l.spec.modulePath) * (l.spec.inFeatures + l.spec.outFeatures), 0);
+  async trainableParameters(settings: LoraSettings, method: MethodName = 'lora', options?: Partial<MethodOptions>): Promise<number> {
+    if (!isMethodName(method)) throw new Error(`unknown method "${method}"`);
+    const o = methodOptions(options);
+    const linears = this.loaded().weights.blocks.flatMap((b) => b.linears.map((l) => l.spec));
+    const ranks = method === 'svfit' ? await this.svfitRankMap(settings, o.svfitEnergy) : undefined;
+    return trainableCount(method, settings, o, linears, ranks);
   }
 
-  async train(s: TrainSettings, onMetrics: (m: StepMetrics) => void): Promise<RunSummary> {
+  async weightSpectra(s: TrainSettings): Promise<WeightSpectrum[]> {
+    return this.exclusive('measuring spectra', async () => {
+      const o = methodOptions(s.options);
+      const cfg = loraConfigFrom(s.lora);
+      const targets = this.targetSpecs(s.lora);
+      return targetWeightSpectra(this.runtime(), this.loaded().checkpoint, targets, (l, sv) =>
+        s.method === 'svfit' ? rankForEnergy(sv, o.svfitEnergy) : s.method === 'adalora' ? o.adaloraInitR : rankFor(cfg, l.modulePath),
+      );
+    });
+  }
+
+  async train(s: TrainSettings, onMetrics: (m: StepMetrics) => void, onSpectra?: (s: SpectraSnapshot) => void, onProgress?: SetupProgress): Promise<RunSummary> {
     // A Stop pressed while the run is still being set up must count.
     this.stopRequested = false;
     return this.exclusive('training', async () => {
@@ -95,13 +136,30 @@ export class Session implements EngineApi {
       if (win !== undefined && s.seqLen > win) throw new Error(`sequence length ${s.seqLen} exceeds this model's sliding attention window of ${win} tokens, which webpeft does not implement yet`);
       const data = await this.datasetFor(s.seqLen);
       const model = this.transformerFor(s.batchSize * s.seqLen);
-      this.replaceAdapter(loraConfigOf(s.lora), s.seed);
+      await this.releaseRun();
       const val = evalBatches(data.val, s.batchSize, s.seqLen).slice(0, MAX_VAL_BATCHES);
-      const baseValLoss = val.length > 0 ? await this.withAdapters(false, () => evaluateLoss(model, val, s.batchSize, s.seqLen)) : undefined;
+      // Measured before the method attaches: PiSSA-like methods replace the base weights by residuals.
+      const baseValLoss = val.length > 0 ? await evaluateLoss(model, val, s.batchSize, s.seqLen) : undefined;
+      const run = await this.attachMethod(s, model, data.train, onProgress);
       const sampler = new BatchSampler(data.train, s.batchSize, s.seqLen, s.seed);
-      const params = (this.lora?.layers ?? []).flatMap((l) => l.params());
+      const rt = this.runtime();
+      const every = s.spectraEvery ?? 0;
+      const tracker = every > 0 && onSpectra ? await SpectraTracker.create(rt, this.loaded().checkpoint, [...run.adapters.keys()].map((p) => this.linearAt(p).spec), s.seed) : null;
+      if (tracker && onSpectra) onSpectra(await tracker.snapshot(rt, 0, await run.deltas(rt)));
       const t0 = this.now();
-      const r = await trainLoop(model, params, s, sampler, val, { onMetrics, shouldStop: () => this.stopRequested, now: this.now });
+      const r = await trainLoop(model, run.params(), s, sampler, val, {
+        onMetrics,
+        shouldStop: () => this.stopRequested,
+        now: this.now,
+        beforeOptimizerStep: run.beforeOptimizerStep ? (step) => run.beforeOptimizerStep?.(rt, step, s.steps) : undefined,
+        afterOptimizerStep: run.afterOptimizerStep ? (step) => run.afterOptimizerStep?.(rt, step, s.steps) ?? Promise.resolve() : undefined,
+        afterStep:
+          tracker && onSpectra
+            ? async (stepNo) => {
+                if (stepNo % every === 0 || stepNo === s.steps) onSpectra(await tracker.snapshot(rt, stepNo, await run.deltas(rt)));
+              }
+            : undefined,
+      });
       return { steps: r.steps, finalLoss: r.finalLoss, finalValLoss: r.finalValLoss, baseValLoss, seconds: (this.now() - t0) / 1000, stopped: r.stopped };
     });
   }
@@ -136,17 +194,51 @@ export class Session implements EngineApi {
 
   async exportAdapter(): Promise<AdapterFiles> {
     const m = this.loaded();
-    if (!this.lora) throw new Error('there is no adapter to export: train one first');
-    const name = typeof m.checkpoint.config._name_or_path === 'string' && m.checkpoint.config._name_or_path !== '' ? m.checkpoint.config._name_or_path : m.checkpoint.label;
-    return exportLora(this.runtime(), this.lora.layers, this.lora.config, name, m.checkpoint);
+    if (!this.run) throw new Error('there is no adapter to export: train one first');
+    return this.run.exportAdapter(this.runtime(), m.checkpoint, baseName(m));
+  }
+
+  async exportMerged(): Promise<OutputFile[]> {
+    const m = this.loaded();
+    if (!this.run) throw new Error('there is no trained update to merge: train one first');
+    const run = this.run;
+    return this.exclusive('merging', async () => mergedCheckpoint(this.runtime(), m.checkpoint, await run.deltas(this.runtime())));
+  }
+
+  async spectrum(onProgress?: (done: number, total: number) => void): Promise<SpectrumFile> {
+    const m = this.loaded();
+    const rt = this.runtime();
+    return this.exclusive('measuring spectra', async () => {
+      const deltas = new Map<string, LowRankDelta>();
+      for (const d of this.run ? await this.run.deltas(rt) : []) deltas.set(d.linear.weightName, d);
+      const names = m.checkpoint.tensorNames().filter((n) => m.checkpoint.entry(n).shape.length === 2);
+      const weights: SpectrumFile['weights'] = {};
+      let done = 0;
+      for (const name of names) {
+        const [rows, cols] = m.checkpoint.entry(name).shape;
+        const W = rt.upload(`spectrum ${name}`, [rows, cols], await m.checkpoint.read(name));
+        const d = deltas.get(name);
+        const B = d && d.k > 0 ? rt.upload('spectrum ΔB', [d.linear.outFeatures, d.k], d.B) : null;
+        const A = d && d.k > 0 ? rt.upload('spectrum ΔA', [d.k, d.linear.inFeatures], d.A) : null;
+        try {
+          if (d && B && A) addDelta(rt, W, d, B, A);
+          weights[name] = { shape: [rows, cols], singular_values: Array.from(await singularValues(rt, W, rows, cols)) };
+        } finally {
+          for (const t of [W, B, A]) if (t) rt.release(t);
+        }
+        onProgress?.(++done, names.length);
+      }
+      return { weights };
+    });
   }
 
   async loadAdapter(files: NamedBlob[]): Promise<{ modules: number; r: number }> {
     const opened = await openAdapter(files);
     const cfg = loraConfigFromPeft(opened);
     const values = await readLoraValues(opened);
-    this.transformerFor(this.transformer?.arena.maxRows ?? 64);
-    this.replaceAdapter(cfg, 0, values);
+    const model = this.transformerFor(this.transformer?.arena.maxRows ?? 64);
+    await this.releaseRun();
+    this.run = LoraRun.attach(this.runtime(), model.linears, cfg, 0, values);
     return { modules: opened.modules.length, r: cfg.r };
   }
 
@@ -210,20 +302,98 @@ export class Session implements EngineApi {
     return this.transformer;
   }
 
-  private replaceAdapter(cfg: LoraConfig, seed: number, values?: Map<string, Float32Array>): void {
-    const model = this.transformer as Transformer;
-    for (const l of this.lora?.layers ?? []) l.release(this.runtime());
-    detachAdapters(model.linears);
-    this.lora = { config: cfg, layers: attachLora(this.runtime(), model.linears, cfg, seed, values) };
+  private async releaseRun(): Promise<void> {
+    const run = this.run;
+    this.run = null;
+    if (run) await run.release(this.runtime());
   }
 
+  private async attachMethod(s: TrainSettings, model: Transformer, train: PreparedDataset['train'], onProgress?: SetupProgress): Promise<MethodRun> {
+    const rt = this.runtime();
+    const B = s.batchSize;
+    const T = s.seqLen;
+    // Calibration batches come from their own seeded stream, so they do not shift the training batches.
+    const calibration = new BatchSampler(train, B, T, (s.seed ^ 0x5bd1e995) >>> 0);
+    const setup: MethodSetup = {
+      rt,
+      linears: model.linears,
+      checkpoint: this.loaded().checkpoint,
+      seed: s.seed,
+      calibrate: async (batches, backward) => {
+        const acc = rt.tensor('calibration.loss', [1]);
+        try {
+          for (let i = 0; i < batches; i++) {
+            const b = calibration.next();
+            model.setInputs(b.inputs, b.targets);
+            model.forwardLoss(trainingPass(B, T, false, 0), 1 / Math.max(1, b.lossTokens), acc, 0, backward);
+            rt.flush();
+          }
+          await rt.read(acc);
+        } finally {
+          rt.release(acc);
+        }
+      },
+      progress: (message, fraction) => onProgress?.(message, fraction),
+    };
+    const run = await createMethodRun(s.method, setup, s.lora, methodOptions(s.options), s.steps, s.lr);
+    this.run = run;
+    return run;
+  }
+
+  private targetSpecs(lora: LoraSettings): Linear['spec'][] {
+    const cfg = loraConfigFrom(lora);
+    return this.loaded()
+      .weights.blocks.flatMap((b) => b.linears)
+      .filter((l) => targetsModule(cfg, l.spec.modulePath))
+      .map((l) => l.spec);
+  }
+
+  private linearAt(modulePath: string): Linear {
+    const l = this.loaded().weights.blocks.flatMap((b) => b.linears).find((x) => x.spec.modulePath === modulePath);
+    if (!l) throw new Error(`no linear layer ${modulePath}`);
+    return l;
+  }
+
+  private async svfitRankMap(lora: LoraSettings, energy: number): Promise<Map<string, number>> {
+    const targets = this.targetSpecs(lora);
+    const cached = this.svfitRanks;
+    if (cached && cached.energy === energy && targets.every((t) => cached.ranks.has(t.modulePath))) return cached.ranks;
+    const ranks = new Map<string, number>(cached?.energy === energy ? cached.ranks : []);
+    const missing = targets.filter((t) => !ranks.has(t.modulePath));
+    for (const w of await targetWeightSpectra(this.runtime(), this.loaded().checkpoint, missing, (_, sv) => rankForEnergy(sv, energy))) ranks.set(w.modulePath, w.rank);
+    this.svfitRanks = { energy, ranks };
+    return ranks;
+  }
+
+  /**
+   * Runs fn with the adapters on or off. Off means the ORIGINAL base model: where the method replaced a base
+   * weight by a residual (PiSSA, SORSA, ...), a frozen low-rank layer adds the removed part back meanwhile.
+   */
   private async withAdapters<T>(enabled: boolean, fn: () => Promise<T>): Promise<T> {
+    const rt = this.runtime();
     const linears = this.transformer?.linears ?? [];
-    for (const l of linears) l.adaptersEnabled = enabled;
+    const saved = linears.map((l) => l.adapters.splice(0));
+    const restorers: LoraLayer[] = [];
+    if (enabled) {
+      linears.forEach((l, i) => l.adapters.push(...saved[i]));
+    } else {
+      for (const change of this.run?.baseChange?.() ?? []) {
+        const lin = linears.find((l) => l.spec.modulePath === change.linear.modulePath);
+        if (!lin || change.k === 0) continue;
+        const neg = change.B.map((v) => -v);
+        const layer = new LoraLayer(rt, change.linear, change.k, change.scaling, 0, 0, { A: change.A, B: neg });
+        lin.adapters.push(layer);
+        restorers.push(layer);
+      }
+    }
     try {
       return await fn();
     } finally {
-      for (const l of linears) l.adaptersEnabled = true;
+      linears.forEach((l, i) => {
+        l.adapters.splice(0);
+        l.adapters.push(...saved[i]);
+      });
+      for (const r of restorers) r.release(rt);
     }
   }
 }
@@ -241,7 +411,13 @@ function validateSettings(s: TrainSettings): void {
   const positive: Array<[string, number]> = [['steps', s.steps], ['batch size', s.batchSize], ['sequence length', s.seqLen], ['gradient accumulation', s.gradAccum]];
   for (const [name, v] of positive) if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
   if (!(s.lr > 0)) throw new Error(`learning rate must be positive, got ${s.lr}`);
-  if (s.method !== 'lora') throw new Error(`method "${s.method}" is not available yet`);
+  if (!isMethodName(s.method)) throw new Error(`unknown method "${s.method}"`);
+  if (s.spectraEvery !== undefined && (!Number.isInteger(s.spectraEvery) || s.spectraEvery < 0)) throw new Error(`spectra interval must be a non-negative integer, got ${s.spectraEvery}`);
+}
+
+function baseName(m: LoadedModel): string {
+  const n = m.checkpoint.config._name_or_path;
+  return typeof n === 'string' && n !== '' ? n : m.checkpoint.label;
 }
 
 export type { Batch };

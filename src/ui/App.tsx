@@ -1,4 +1,4 @@
-/** The page: a header, the alert region, and six steps from checkpoint to downloaded adapter. */
+/** The page: a header, the alert region, and seven steps from checkpoint to downloaded adapter or merged model. */
 import { AlertRegion } from './components/AlertRegion';
 import { DatasetCard } from './components/DatasetCard';
 import { DatasetLoader } from './components/DatasetLoader';
@@ -9,6 +9,7 @@ import { ModelLoader } from './components/ModelLoader';
 import { SamplePanel } from './components/SamplePanel';
 import { Section } from './components/Section';
 import { SettingsForm } from './components/SettingsForm';
+import { SpectraPanel } from './components/SpectraPanel';
 import { TrainPanel } from './components/TrainPanel';
 
 function Header() {
@@ -37,21 +38,24 @@ export function App() {
           <DatasetLoader />
           <DatasetCard />
         </Section>
-        <Section step={3} title="Settings" subtitle="LoRA: a low-rank update B·A beside each targeted linear layer" testId="section-settings">
+        <Section step={3} title="Settings" subtitle="A method, its low-rank adapter on the targeted linear layers, and the optimiser" testId="section-settings">
           <SettingsForm />
         </Section>
         <Section step={4} title="Train" subtitle="Live loss on your GPU" testId="section-train">
           <TrainPanel />
         </Section>
-        <Section step={5} title="Try it" subtitle="Generate before and after" testId="section-samples">
+        <Section step={5} title="Spectra" subtitle="Singular values of the target weights before training, and of the update while it trains" testId="section-spectra">
+          <SpectraPanel />
+        </Section>
+        <Section step={6} title="Try it" subtitle="Generate before and after" testId="section-samples">
           <SamplePanel />
         </Section>
-        <Section step={6} title="Download" subtitle="A PEFT adapter: adapter_config.json + adapter_model.safetensors" testId="section-download">
+        <Section step={7} title="Download" subtitle="A PEFT adapter (adapter_config.json + adapter_model.safetensors), or the merged model" testId="section-download">
           <DownloadPanel />
         </Section>
       </main>
       <footer className="page-foot muted small">
-        webpeft trains LoRA adapters locally; the sample model is Karpathy&apos;s stories260K (MIT) and the sample text is
+        webpeft trains LoRA-family adapters locally; the sample model is Karpathy&apos;s stories260K (MIT) and the sample text is
         from tinyshakespeare (public domain). See <a href={`${import.meta.env.BASE_URL}sample/SOURCE.md`}>sample sources</a>.
       </footer>
     </div>

@@ -1,146 +1,36 @@
 /**
- * The bridge: the one owner of the trainer worker on the page. It starts the worker (lazily, once), turns every
- * TrainerApi call into store updates, passes the metrics callback across with comlink.proxy, offers stop(), and
- * makes every failure visible: a rejected call becomes an alert naming what failed, and a worker that dies (or
- * never starts) rejects the calls in flight instead of leaving them hanging.
+ * The bridge: the one owner of the trainer worker on the page (its lifetime lives in WorkerLink). It turns every
+ * TrainerApi call into store updates, passes the metrics and spectra callbacks across with comlink.proxy, offers
+ * stop(), and makes every failure visible: a rejected call becomes an alert naming what failed.
  *
  * Components call the bridge's actions and read the store; they never see the worker or comlink. Every action
  * resolves (never rejects), so a component can fire and forget it.
+ *
+ * Worker calls are queued (see WorkerLink): the page's own background requests (trainable count, weight spectra)
+ * wait for the person's actions and vice versa, and a background request superseded while it waited is dropped
+ * without reaching the worker.
  */
-import type { AdapterFiles, LoraSettings, NamedBlob, StepMetrics, TrainerApi } from '../run/api';
-import type { TrainerConnection } from './connection';
+import type { AdapterFiles, LoraSettings, MethodName, MethodOptions, NamedBlob, OutputFile, SpectraSnapshot, StepMetrics } from '../run/api';
+import { relevantOptions } from './methods';
 import { checkpointProblem, type PickedFiles } from './files';
-import type { StudioStore } from './store';
-import type { AlertSource } from './store/alertsSlice';
 import { toDatasetOptions, toTrainSettings } from './store/defaults';
 import type { SampleKind } from './store/samplesSlice';
-import { settingsProblems } from './store/validate';
+import { weightSpectraKey } from './store/spectraSlice';
+import { methodProblems, settingsProblems } from './store/validate';
+import { errorMessage, WorkerLink } from './workerLink';
 
-/** The worker died or never started; already reported once, so callers don't add their own alert. */
-export class WorkerLostError extends Error {
-  override name = 'WorkerLostError';
-}
+export { errorMessage, StartupError, WorkerLostError } from './workerLink';
 
-/** The worker started but init() failed (no WebGPU, no adapter); reported once as the device alert. */
-export class StartupError extends Error {
-  override name = 'StartupError';
-}
-
-export function errorMessage(e: unknown): string {
-  if (e instanceof Error) return e.message || e.name;
-  if (typeof e === 'string') return e;
-  try {
-    return JSON.stringify(e) ?? String(e);
-  } catch {
-    return String(e);
-  }
-}
-
-/** How src/gpu/runtime.ts words a lost device. */
-const DEVICE_LOST = /GPU device (was )?lost/i;
-
-interface Live {
-  conn: TrainerConnection;
-  /** Rejects with WorkerLostError when the worker dies. */
-  lost: Promise<never>;
-  ready: Promise<void>;
-}
-
-export class TrainerBridge {
-  private live: Live | null = null;
+export class TrainerBridge extends WorkerLink {
   private datasetFile: NamedBlob | null = null;
   /** The DatasetOptions (as JSON) the worker's dataset was built with; '' when it has none. */
   private datasetKey = '';
   private trainableSeq = 0;
+  private spectraSeq = 0;
 
-  constructor(
-    private readonly store: StudioStore,
-    private readonly connect: () => TrainerConnection,
-  ) {}
-
-  private get s() {
-    return this.store.getState();
-  }
-
-  /** Starts the worker and acquires the GPU device. Safe to call repeatedly. */
-  async start(): Promise<void> {
-    await this.ensureLive().ready.catch(() => {});
-  }
-
-  private ensureLive(): Live {
-    if (this.live) return this.live;
-    const conn = this.connect();
-    const lost = conn.failed.catch((e: unknown): never => {
-      throw new WorkerLostError(errorMessage(e));
-    });
-    const live: Live = { conn, lost, ready: Promise.resolve() };
-    lost.catch((e: unknown) => this.workerLost(live, errorMessage(e)));
-    live.ready = this.boot(live);
-    live.ready.catch(() => {});
-    this.live = live;
-    return live;
-  }
-
-  private async boot(live: Live): Promise<void> {
-    this.s.deviceStarting();
-    try {
-      const summary = await Promise.race([live.conn.api.init(), live.lost]);
-      this.s.deviceReady(summary);
-      this.s.clearAlerts('device');
-    } catch (e) {
-      if (e instanceof WorkerLostError) throw e;
-      const msg = errorMessage(e);
-      this.s.deviceFailed(msg);
-      this.s.pushAlert('device', 'WebGPU is not available', msg);
-      this.discard(live); // the next action tries again with a fresh worker
-      throw new StartupError(msg);
-    }
-  }
-
-  private discard(live: Live): void {
-    if (this.live !== live) return;
-    this.live = null;
-    live.conn.terminate();
-  }
-
-  private workerLost(live: Live, msg: string): void {
-    if (this.live !== live) return;
-    this.discard(live);
-    const s = this.s;
-    const hadModel = s.model.status === 'ready';
-    const wasReady = s.device.status === 'ready';
-    const title = wasReady ? 'The trainer stopped' : 'The trainer could not start';
+  protected override forgetWorkerState(): void {
     this.datasetKey = '';
-    s.deviceFailed(msg);
-    s.pushAlert('worker', title, hadModel ? `${msg}. Load the model again to continue.` : msg);
-    if (s.run.status === 'running') s.runFailed(msg);
-    if (s.model.status !== 'empty') s.modelLost();
-    s.setTrainable({ status: 'unknown' });
-    // A worker that had been running gets a fresh successor right away; one that never started is not retried
-    // until the person does something (it would most likely fail the same way).
-    if (wasReady) void this.start();
-  }
-
-  /**
-   * Runs one API call on a started worker, failing fast if the worker dies meanwhile. A lost GPU device leaves the
-   * worker alive but useless (its weights are gone), so it is treated like a dead worker: replaced on next use.
-   */
-  private async call<T>(fn: (api: TrainerApi, conn: TrainerConnection) => Promise<T>): Promise<T> {
-    const live = this.ensureLive();
-    await live.ready;
-    try {
-      return await Promise.race([fn(live.conn.api, live.conn), live.lost]);
-    } catch (e) {
-      const msg = errorMessage(e);
-      if (e instanceof WorkerLostError || !DEVICE_LOST.test(msg)) throw e;
-      this.workerLost(live, msg);
-      throw new WorkerLostError(msg);
-    }
-  }
-
-  private fail(source: AlertSource, title: string, e: unknown): void {
-    if (e instanceof WorkerLostError || e instanceof StartupError) return;
-    this.s.pushAlert(source, title, errorMessage(e));
+    this.spectraSeq++;
   }
 
   /** Model files from a drop, a picker or the sample; failing to read them is reported like a failed load. */
@@ -187,6 +77,9 @@ export class TrainerBridge {
     s.adapterReset();
     s.clearSample('base');
     s.clearSample('adapted');
+    this.spectraSeq++;
+    s.spectraReset();
+    s.clearAlerts('spectra');
     this.datasetKey = '';
     try {
       const summary = await this.call((api) => api.loadModel(files));
@@ -238,20 +131,57 @@ export class TrainerBridge {
     }
   }
 
-  /** Latest-wins: an answer to an older request is dropped. */
-  async countTrainable(lora: LoraSettings): Promise<void> {
+  /** Latest-wins: a request superseded before its turn is skipped, and an answer to an older one is dropped. */
+  async countTrainable(lora: LoraSettings, method: MethodName, options: MethodOptions): Promise<void> {
     const seq = ++this.trainableSeq;
     const s = this.s;
     if (s.model.status !== 'ready') return s.setTrainable({ status: 'unknown' });
     if (lora.targets.length === 0) return s.setTrainable({ status: 'ready', count: 0 });
     if (!Number.isInteger(lora.rank) || lora.rank < 1) return s.setTrainable({ status: 'unknown' });
+    if (methodProblems({ method, options, lora, train: s.settings.train }).length > 0) return s.setTrainable({ status: 'unknown' });
     s.setTrainable({ status: 'counting' });
-    try {
-      const count = await this.call((api) => api.trainableParameters(lora));
-      if (seq === this.trainableSeq) this.s.setTrainable({ status: 'ready', count });
-    } catch (e) {
-      if (seq === this.trainableSeq) this.s.setTrainable({ status: 'error', error: errorMessage(e) });
-    }
+    await this.turn(async () => {
+      if (seq !== this.trainableSeq) return;
+      try {
+        const count = await this.callNow((api) => api.trainableParameters(lora, method, relevantOptions(method, options)));
+        if (seq === this.trainableSeq) this.s.setTrainable({ status: 'ready', count });
+      } catch (e) {
+        if (seq === this.trainableSeq) this.s.setTrainable({ status: 'error', error: errorMessage(e) });
+      }
+    });
+  }
+
+  /**
+   * The singular values of every weight the current settings target, before training. Skipped when the spectra for
+   * these settings are loaded or on their way (unless `force`), while a run is going, and when the settings are
+   * not valid yet; latest-wins like the trainable count.
+   */
+  async loadWeightSpectra(force = false): Promise<void> {
+    const s = this.s;
+    if (s.model.status !== 'ready' || s.run.status === 'running') return;
+    const { method, options, lora, train } = s.settings;
+    if (lora.targets.length === 0 || !Number.isInteger(lora.rank) || lora.rank < 1 || methodProblems({ method, options, lora, train }).length > 0) return;
+    const settings = toTrainSettings(method, options, lora, train);
+    const key = weightSpectraKey(settings);
+    const w = s.spectra.weights;
+    if (!force && (w.status === 'ready' || w.status === 'loading') && w.key === key) return;
+    const seq = ++this.spectraSeq;
+    s.weightSpectraLoading(key);
+    await this.turn(async () => {
+      if (seq !== this.spectraSeq) return;
+      // A run started while this waited: it would only delay the run; asked again when the run ends.
+      if (this.s.run.status === 'running') return this.s.weightSpectraSkipped();
+      try {
+        const value = await this.callNow((api) => api.weightSpectra(settings));
+        if (seq !== this.spectraSeq) return;
+        this.s.weightSpectraLoaded(key, value);
+        this.s.clearAlerts('spectra');
+      } catch (e) {
+        if (seq !== this.spectraSeq) return;
+        this.s.weightSpectraFailed(key, errorMessage(e));
+        this.fail('spectra', 'Could not compute the weight spectra', e);
+      }
+    });
   }
 
   async train(): Promise<void> {
@@ -262,8 +192,8 @@ export class TrainerBridge {
       s.pushAlert('train', 'Nothing to train on yet', 'Load a model and a dataset first.');
       return;
     }
-    const { lora, train, data } = s.settings;
-    const problems = settingsProblems(lora, train, data, model);
+    const { method, options, lora, train, data } = s.settings;
+    const problems = settingsProblems(s.settings, model);
     if (problems.length > 0) {
       s.pushAlert('settings', 'Check the settings', problems.join('. '));
       return;
@@ -274,7 +204,8 @@ export class TrainerBridge {
     s.runStarted(train.steps);
     s.adapterReset();
     s.clearSample('adapted');
-    const settings = toTrainSettings(lora, train);
+    s.liveSpectraReset();
+    const settings = toTrainSettings(method, options, lora, train);
     try {
       if (JSON.stringify(toDatasetOptions(data, train)) !== this.datasetKey) await this.readDataset(this.datasetFile);
       if (this.s.run.stopRequested) {
@@ -287,10 +218,12 @@ export class TrainerBridge {
         this.s.metricsReceived(m);
         if (this.s.run.stopRequested && !stopRepeated) {
           stopRepeated = true;
-          void this.call((api) => api.stop()).catch(() => {});
+          void this.callNow((api) => api.stop()).catch(() => {});
         }
       };
-      const summary = await this.call((api, conn) => api.train(settings, conn.callback(onMetrics)));
+      const onSpectra = (snapshot: SpectraSnapshot) => this.s.spectraReceived(snapshot);
+      const onProgress = (message: string, fraction: number) => this.s.setupProgress(message, fraction);
+      const summary = await this.call((api, conn) => api.train(settings, conn.callback(onMetrics), conn.callback(onSpectra), conn.callback(onProgress)));
       this.s.runFinished(summary);
       if (summary.steps === 0) return;
     } catch (e) {
@@ -308,7 +241,7 @@ export class TrainerBridge {
     if (s.run.status !== 'running' || s.run.stopRequested) return;
     s.stopRequested();
     try {
-      await this.call((api) => api.stop());
+      await this.callNow((api) => api.stop());
     } catch (e) {
       this.fail('train', 'Could not stop the run', e);
     }
@@ -361,8 +294,17 @@ export class TrainerBridge {
     }
   }
 
-  /** Ends the worker (page unload, tests). */
-  dispose(): void {
-    if (this.live) this.discard(this.live);
+  /** The base model with the trained update merged in (config.json, model.safetensors, tokenizer files). */
+  async exportMerged(): Promise<OutputFile[] | undefined> {
+    this.s.clearAlerts('export');
+    this.s.mergedExportStarted();
+    try {
+      return await this.call((api) => api.exportMerged());
+    } catch (e) {
+      this.fail('export', 'Could not export the merged model', e);
+      return undefined;
+    } finally {
+      this.s.mergedExportEnded();
+    }
   }
 }

@@ -1,10 +1,11 @@
-/** Saving the adapter: single files and adapter.zip (fflate, stored in memory, no server). */
-import { strToU8, zipSync } from 'fflate';
-import type { AdapterFiles } from '../run/api';
+/** Saving the adapter (single files and adapter.zip) and the merged model (a zip of its folder); fflate, in memory. */
+import { strToU8, zipSync, type Zippable } from 'fflate';
+import type { AdapterFiles, OutputFile } from '../run/api';
 
 export const CONFIG_NAME = 'adapter_config.json';
 export const WEIGHTS_NAME = 'adapter_model.safetensors';
 export const ZIP_NAME = 'adapter.zip';
+export const MERGED_ZIP_NAME = 'merged_model.zip';
 
 /** A copy backed by a plain ArrayBuffer (the worker's bytes may sit in any ArrayBufferLike). */
 function own(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -42,4 +43,14 @@ export function zipBlob(files: AdapterFiles): Blob {
     { level: 6 },
   );
   return new Blob([own(zipped)], { type: 'application/zip' });
+}
+
+/**
+ * The merged checkpoint folder (config.json, model.safetensors, tokenizer files) as one archive. Weights are stored
+ * uncompressed: float data barely compresses and the file can be as large as the model.
+ */
+export function mergedZipBlob(files: OutputFile[]): Blob {
+  const entries: Zippable = {};
+  for (const f of files) entries[f.name] = [f.data, { level: /\.(safetensors|bin)$/.test(f.name) ? 0 : 6 }];
+  return new Blob([own(zipSync(entries))], { type: 'application/zip' });
 }

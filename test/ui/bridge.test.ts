@@ -3,7 +3,7 @@
  * store, failures become alerts, a dying worker rejects calls in flight, and stale answers are dropped.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { DatasetSummary, ModelSummary, RunSummary, StepMetrics, TrainerApi } from '../../src/run/api';
+import type { DatasetSummary, ModelSummary, RunSummary, SpectraSnapshot, StepMetrics, TrainerApi, TrainSettings, WeightSpectrum } from '../../src/run/api';
 import { TrainerBridge } from '../../src/ui/bridge';
 import type { TrainerConnection } from '../../src/ui/connection';
 import { createStudioStore } from '../../src/ui/store';
@@ -18,6 +18,18 @@ const DATASET: DatasetSummary = {
 };
 const FILES = [{ name: 'config.json', blob: new Blob(['{}']) }, { name: 'model.safetensors', blob: new Blob(['x']) }];
 const DATA_FILE = { name: 'd.txt', blob: new Blob(['hello']) };
+const SNAPSHOT: SpectraSnapshot = {
+  step: 2,
+  intruderThreshold: 0.5,
+  layers: [{ modulePath: 'model.layers.0.self_attn.q_proj', delta: [0.2, 0.1], merged: [3, 2], base: [3, 2], effectiveRank: 1.9, intruders: 1 }],
+};
+
+function spectra(s: TrainSettings): WeightSpectrum[] {
+  return s.lora.targets.map((t) => ({
+    name: `model.layers.0.self_attn.${t}.weight`, modulePath: `model.layers.0.self_attn.${t}`, shape: [64, 64],
+    singularValues: [4, 2, 1], rank: s.lora.rank, energyAtRank: 0.9,
+  }));
+}
 
 function fakeApi(over: Partial<TrainerApi> = {}): TrainerApi {
   return {
@@ -25,15 +37,18 @@ function fakeApi(over: Partial<TrainerApi> = {}): TrainerApi {
     loadModel: vi.fn(async () => MODEL),
     loadDataset: vi.fn(async () => DATASET),
     trainableParameters: vi.fn(async () => 8960),
-    train: vi.fn(async (_s, onMetrics: (m: StepMetrics) => void) => {
+    train: vi.fn(async (_s, onMetrics: (m: StepMetrics) => void, onSpectra?: (s: SpectraSnapshot) => void) => {
       onMetrics({ step: 1, loss: 3, lr: 1e-3, tokensPerS: 10 });
       onMetrics({ step: 2, loss: 2, lr: 1e-3, tokensPerS: 10, valLoss: 2.5 });
+      onSpectra?.(SNAPSHOT);
       return { steps: 2, finalLoss: 2, seconds: 0.1, stopped: false };
     }),
     stop: vi.fn(async () => {}),
     generate: vi.fn(async (o) => `${o.prompt} and then`),
     evaluate: vi.fn(async (useAdapter: boolean) => (useAdapter ? 2.1 : 2.9)),
     exportAdapter: vi.fn(async () => ({ config: '{}', weights: new Uint8Array(8) })),
+    weightSpectra: vi.fn(async (s: TrainSettings) => spectra(s)),
+    exportMerged: vi.fn(async () => [{ name: 'config.json', data: new Uint8Array(2) }, { name: 'model.safetensors', data: new Uint8Array(16) }]),
     ...over,
   };
 }
@@ -124,7 +139,7 @@ describe('TrainerBridge', () => {
     h.s().setTrain({ seqLen: 32 });
     await h.bridge.train();
     expect(h.api.loadDataset).toHaveBeenLastCalledWith(DATA_FILE, expect.objectContaining({ seqLen: 32 }));
-    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ seqLen: 32, method: 'lora' }), expect.any(Function));
+    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ seqLen: 32, method: 'lora', spectraEvery: 10 }), expect.any(Function), expect.any(Function));
   });
 
   it('does not start a run with invalid settings', async () => {
@@ -183,18 +198,36 @@ describe('TrainerBridge', () => {
     expect(h.s().run.status).toBe('stopped');
   });
 
-  it('keeps only the latest trainable-parameter count', async () => {
+  it('keeps only the latest trainable-parameter count; a request superseded while queued never reaches the worker', async () => {
     const answers: ((n: number) => void)[] = [];
     const api = fakeApi({ trainableParameters: vi.fn(() => new Promise<number>((r) => answers.push(r))) });
     const h = harness(api);
     await loaded(h);
-    const first = h.bridge.countTrainable({ ...h.s().settings.lora, rank: 4 });
-    const second = h.bridge.countTrainable({ ...h.s().settings.lora, rank: 8 });
+    const { lora, options } = h.s().settings;
+    const first = h.bridge.countTrainable({ ...lora, rank: 4 }, 'lora', options);
+    await vi.waitFor(() => expect(answers).toHaveLength(1));
+    const second = h.bridge.countTrainable({ ...lora, rank: 6 }, 'lora', options);
+    const third = h.bridge.countTrainable({ ...lora, rank: 8 }, 'lora', options);
+    answers[0](4480); // stale by now: dropped
     await vi.waitFor(() => expect(answers).toHaveLength(2));
+    expect(h.s().trainable).toEqual({ status: 'counting' });
     answers[1](8960);
-    answers[0](4480);
-    await Promise.all([first, second]);
+    await Promise.all([first, second, third]);
+    expect(api.trainableParameters).toHaveBeenCalledTimes(2);
+    expect(api.trainableParameters).toHaveBeenLastCalledWith(expect.objectContaining({ rank: 8 }), 'lora', {});
     expect(h.s().trainable).toEqual({ status: 'ready', count: 8960 });
+  });
+
+  it('counts trainable parameters with the method and only the options it reads', async () => {
+    const h = harness();
+    await loaded(h);
+    h.s().setMethodOptions({ svd: 'randomized', powerIters: 2 });
+    const { lora, options } = h.s().settings;
+    await h.bridge.countTrainable(lora, 'pissa', options);
+    expect(h.api.trainableParameters).toHaveBeenLastCalledWith(lora, 'pissa', { svd: 'randomized', powerIters: 2 });
+    await h.bridge.countTrainable(lora, 'adalora', { ...options, adaloraInitR: 2 }); // below the rank: not asked
+    expect(h.api.trainableParameters).toHaveBeenCalledTimes(1);
+    expect(h.s().trainable).toEqual({ status: 'unknown' });
   });
 
   it('generates base and adapted samples with the run seed', async () => {
@@ -203,5 +236,138 @@ describe('TrainerBridge', () => {
     await h.bridge.generate('base');
     expect(h.api.generate).toHaveBeenCalledWith(expect.objectContaining({ prompt: 'Once upon a time', useAdapter: false, seed: 42 }));
     expect(h.s().samples.base).toMatchObject({ status: 'done', text: 'Once upon a time and then' });
+  });
+
+  it('loads the weight spectra for the current settings once, again on a change or when forced', async () => {
+    const h = harness();
+    await loaded(h);
+    h.s().setMethod('pissa');
+    h.s().setLora({ rank: 4 });
+    await h.bridge.loadWeightSpectra();
+    expect(h.api.weightSpectra).toHaveBeenCalledWith(expect.objectContaining({ method: 'pissa', options: { svd: 'exact' }, lora: expect.objectContaining({ rank: 4 }) }));
+    const w = h.s().spectra.weights;
+    expect(w.status).toBe('ready');
+    expect(w.status === 'ready' && w.value.map((x) => x.rank)).toEqual([4, 4]);
+    await h.bridge.loadWeightSpectra();
+    expect(h.api.weightSpectra).toHaveBeenCalledTimes(1);
+    h.s().setLora({ rank: 2 });
+    await h.bridge.loadWeightSpectra();
+    expect(h.api.weightSpectra).toHaveBeenCalledTimes(2);
+    await h.bridge.loadWeightSpectra(true);
+    expect(h.api.weightSpectra).toHaveBeenCalledTimes(3);
+  });
+
+  it('keeps the latest weight spectra and reports a failure in the alert region', async () => {
+    const pending: { settings: TrainSettings; resolve: (v: WeightSpectrum[]) => void; reject: (e: Error) => void }[] = [];
+    const api = fakeApi({ weightSpectra: vi.fn((settings: TrainSettings) => new Promise<WeightSpectrum[]>((resolve, reject) => pending.push({ settings, resolve, reject }))) });
+    const h = harness(api);
+    await loaded(h);
+    const first = h.bridge.loadWeightSpectra();
+    await vi.waitFor(() => expect(pending).toHaveLength(1));
+    h.s().setLora({ rank: 2 });
+    const second = h.bridge.loadWeightSpectra();
+    h.s().setLora({ rank: 3 });
+    const third = h.bridge.loadWeightSpectra();
+    pending[0].resolve(spectra(pending[0].settings)); // rank 8: stale
+    await vi.waitFor(() => expect(pending).toHaveLength(2)); // rank 2 was skipped in the queue
+    expect(pending[1].settings.lora.rank).toBe(3);
+    expect(h.s().spectra.weights.status).toBe('loading');
+    pending[1].reject(new Error('SVD did not converge'));
+    await Promise.all([first, second, third]);
+    expect(h.s().spectra.weights).toMatchObject({ status: 'error', error: 'SVD did not converge' });
+    expect(h.s().alerts.map((a) => [a.source, a.title, a.message])).toEqual([['spectra', 'Could not compute the weight spectra', 'SVD did not converge']]);
+  });
+
+  it('drops weight spectra still queued when a run starts, and asks again after it', async () => {
+    let finishSample: () => void = () => {};
+    const api = fakeApi({ generate: vi.fn(() => new Promise<string>((resolve) => (finishSample = () => resolve('text')))) });
+    const h = harness(api);
+    await loaded(h);
+    const sampling = h.bridge.generate('base'); // something ahead in the queue
+    await vi.waitFor(() => expect(api.generate).toHaveBeenCalled());
+    const spectraQueued = h.bridge.loadWeightSpectra();
+    expect(h.s().spectra.weights.status).toBe('loading');
+    const run = h.bridge.train();
+    finishSample();
+    await Promise.all([sampling, spectraQueued, run]);
+    expect(api.train).toHaveBeenCalledTimes(1);
+    expect(api.weightSpectra).not.toHaveBeenCalled();
+    expect(h.s().spectra.weights.status).toBe('idle');
+    await h.bridge.loadWeightSpectra();
+    expect(api.weightSpectra).toHaveBeenCalledTimes(1);
+  });
+
+  it('does not ask for weight spectra while training or with settings that cannot run', async () => {
+    let finish: (v: RunSummary) => void = () => {};
+    const api = fakeApi({ train: vi.fn(() => new Promise<RunSummary>((resolve) => (finish = resolve))) });
+    const h = harness(api);
+    await loaded(h);
+    const run = h.bridge.train();
+    await vi.waitFor(() => expect(api.train).toHaveBeenCalled());
+    await h.bridge.loadWeightSpectra(true);
+    expect(api.weightSpectra).not.toHaveBeenCalled();
+    finish({ steps: 1, finalLoss: 3, seconds: 1, stopped: false });
+    await run;
+    h.s().setMethod('svfit');
+    h.s().setMethodOptions({ svfitEnergy: 1.5 });
+    await h.bridge.loadWeightSpectra();
+    expect(api.weightSpectra).not.toHaveBeenCalled();
+  });
+
+  it('queues background requests behind a running action instead of sending them beside it', async () => {
+    let finish: (v: RunSummary) => void = () => {};
+    const api = fakeApi({ train: vi.fn(() => new Promise<RunSummary>((resolve) => (finish = resolve))) });
+    const h = harness(api);
+    await loaded(h);
+    const run = h.bridge.train();
+    await vi.waitFor(() => expect(api.train).toHaveBeenCalled());
+    const { lora, method, options } = h.s().settings;
+    const count = h.bridge.countTrainable(lora, method, options);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(api.trainableParameters).not.toHaveBeenCalled();
+    await h.bridge.stop(); // stop jumps the queue
+    expect(api.stop).toHaveBeenCalledTimes(1);
+    finish({ steps: 1, finalLoss: 3, seconds: 1, stopped: true });
+    await Promise.all([run, count]);
+    expect(api.trainableParameters).toHaveBeenCalledTimes(1);
+  });
+
+  it('streams spectra snapshots into the store, and starts each run without the last one', async () => {
+    const h = harness();
+    await loaded(h);
+    h.s().setMethod('pissa');
+    h.s().setTrain({ spectraEvery: 2 });
+    await h.bridge.train();
+    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ method: 'pissa', spectraEvery: 2 }), expect.any(Function), expect.any(Function));
+    expect(h.s().spectra.live).toEqual(SNAPSHOT);
+    expect(h.s().spectra.snapshots).toBe(1);
+    let seen: unknown = 'not called';
+    (h.api.train as ReturnType<typeof vi.fn>).mockImplementationOnce(async () => {
+      seen = h.s().spectra.live;
+      return { steps: 1, finalLoss: 1, seconds: 1, stopped: false };
+    });
+    await h.bridge.train();
+    expect(seen).toBeNull();
+  });
+
+  it('exports the merged model on each request and reports a failure', async () => {
+    const h = harness();
+    await loaded(h);
+    await h.bridge.train();
+    const files = await h.bridge.exportMerged();
+    expect(files?.map((f) => f.name)).toEqual(['config.json', 'model.safetensors']);
+    expect(h.s().adapter.mergedExporting).toBe(false);
+    (h.api.exportMerged as ReturnType<typeof vi.fn>).mockRejectedValueOnce(new Error('not enough memory to merge'));
+    expect(await h.bridge.exportMerged()).toBeUndefined();
+    expect(h.s().alerts[0]).toMatchObject({ source: 'export', title: 'Could not export the merged model', message: 'not enough memory to merge' });
+  });
+
+  it('forgets the weight spectra of a model that is replaced', async () => {
+    const h = harness();
+    await loaded(h);
+    await h.bridge.loadWeightSpectra();
+    expect(h.s().spectra.weights.status).toBe('ready');
+    await h.bridge.loadModel(FILES, 'other');
+    expect(h.s().spectra.weights.status).toBe('idle');
   });
 });

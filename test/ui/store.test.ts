@@ -1,11 +1,16 @@
-/** Store logic that needs no browser: defaults per architecture, validation, the metrics reducer, slices. */
+/** Store logic that needs no browser: defaults per architecture, validation, the metrics reducer, slices, spectra. */
 import { describe, expect, it } from 'vitest';
-import type { ModelSummary } from '../../src/run/api';
+import { METHOD_DEFAULTS, METHOD_NAMES, type ModelSummary, type SpectraSnapshot } from '../../src/run/api';
 import { stripCommonRoot, checkpointProblem } from '../../src/ui/files';
 import { createStudioStore, hasAdapter, isBusy } from '../../src/ui/store';
-import { DEFAULT_DATA, DEFAULT_LORA, DEFAULT_TRAIN, defaultTargets, settingsForModel, toDatasetOptions, toTrainSettings } from '../../src/ui/store/defaults';
+import { METHOD_INFO, METHOD_OPTION_KEYS, OPTION_FIELDS, relevantOptions } from '../../src/ui/methods';
+import { formatEnergy, formatSigma, pick, spectrumColumns, splitAtRank, summarizeSnapshot } from '../../src/ui/spectra';
+import { DEFAULT_DATA, DEFAULT_LORA, DEFAULT_METHOD_OPTIONS, DEFAULT_TRAIN, defaultTargets, settingsForModel, toDatasetOptions, toTrainSettings } from '../../src/ui/store/defaults';
 import { appendMetric, chartColumns, latestMetrics } from '../../src/ui/store/metrics';
-import { settingsProblems } from '../../src/ui/store/validate';
+import { shownWeightSpectra, weightSpectraKey } from '../../src/ui/store/spectraSlice';
+import { type FormSettings, settingsProblems } from '../../src/ui/store/validate';
+
+const FORM: FormSettings = { method: 'lora', options: DEFAULT_METHOD_OPTIONS, lora: DEFAULT_LORA, train: DEFAULT_TRAIN, data: DEFAULT_DATA };
 
 const LLAMA = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
 const GPT2 = ['c_attn', 'c_proj', 'c_fc'];
@@ -23,8 +28,9 @@ describe('defaults', () => {
     expect(DEFAULT_LORA).toMatchObject({ rank: 8, alpha: 16, useRslora: false, dropout: 0, targets: ['q_proj', 'v_proj'] });
     expect(DEFAULT_TRAIN).toEqual({
       steps: 60, batchSize: 4, seqLen: 64, gradAccum: 1, lr: 2e-3, warmupSteps: 5, schedule: 'cosine', weightDecay: 0,
-      beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, valEvery: 10, seed: 42,
+      beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 1, valEvery: 10, seed: 42, spectraEvery: 10,
     });
+    expect(DEFAULT_METHOD_OPTIONS).toEqual(METHOD_DEFAULTS);
   });
 
   it('targets query and value for each family', () => {
@@ -43,23 +49,31 @@ describe('defaults', () => {
   });
 
   it('builds the API payloads', () => {
-    const t = toTrainSettings(DEFAULT_LORA, DEFAULT_TRAIN);
+    const t = toTrainSettings('lora', DEFAULT_METHOD_OPTIONS, DEFAULT_LORA, DEFAULT_TRAIN);
     expect(t.method).toBe('lora');
+    expect(t.options).toEqual({});
+    expect(t.spectraEvery).toBe(10);
     expect(t.lora.targets).not.toBe(DEFAULT_LORA.targets);
+    const sorsa = toTrainSettings('sorsa', { ...DEFAULT_METHOD_OPTIONS, svd: 'randomized' }, DEFAULT_LORA, DEFAULT_TRAIN);
+    expect(sorsa).toMatchObject({ method: 'sorsa', options: { svd: 'randomized', powerIters: 4, sorsaGamma: 4e-4 } });
     expect(toDatasetOptions(DEFAULT_DATA, { ...DEFAULT_TRAIN, seqLen: 32, seed: 7 })).toEqual({ ...DEFAULT_DATA, seqLen: 32, seed: 7 });
   });
 });
 
 describe('settingsProblems', () => {
   it('accepts the defaults', () => {
-    expect(settingsProblems(DEFAULT_LORA, DEFAULT_TRAIN, DEFAULT_DATA, modelSummary())).toEqual([]);
+    expect(settingsProblems(FORM, modelSummary())).toEqual([]);
+    for (const method of METHOD_NAMES) expect(settingsProblems({ ...FORM, method }, modelSummary()), method).toEqual([]);
   });
 
   it('names each bad field', () => {
     const p = settingsProblems(
-      { ...DEFAULT_LORA, rank: 0, targets: [] },
-      { ...DEFAULT_TRAIN, steps: 1.5, lr: Number.NaN, seqLen: 1024 },
-      { ...DEFAULT_DATA, valFraction: 0.95 },
+      {
+        ...FORM,
+        lora: { ...DEFAULT_LORA, rank: 0, targets: [] },
+        train: { ...DEFAULT_TRAIN, steps: 1.5, lr: Number.NaN, seqLen: 1024, spectraEvery: -1 },
+        data: { ...DEFAULT_DATA, valFraction: 0.95 },
+      },
       modelSummary(),
     );
     expect(p.join('\n')).toMatch(/Rank/);
@@ -68,10 +82,30 @@ describe('settingsProblems', () => {
     expect(p.join('\n')).toMatch(/Learning rate/);
     expect(p.join('\n')).toMatch(/≤ 512/);
     expect(p.join('\n')).toMatch(/Validation fraction/);
+    expect(p.join('\n')).toMatch(/Spectra every/);
+  });
+
+  it('checks only the options the chosen method reads', () => {
+    const options = { ...DEFAULT_METHOD_OPTIONS, svfitEnergy: 0, sorsaGamma: -1, powerIters: 1.5 };
+    expect(settingsProblems({ ...FORM, method: 'lora', options })).toEqual([]);
+    expect(settingsProblems({ ...FORM, method: 'svfit', options })).toEqual(['Energy kept must be in (0, 1]']);
+    expect(settingsProblems({ ...FORM, method: 'sorsa', options })).toEqual(['Orthonormal γ must be ≥ 0']);
+    expect(settingsProblems({ ...FORM, method: 'pissa', options: { ...options, svd: 'randomized' } })).toEqual(['Power iterations must be a whole number ≥ 0']);
+    expect(settingsProblems({ ...FORM, method: 'adalora', options: { ...options, adaloraBeta1: 1 } })).toEqual(['β1 (importance) must be in [0, 1)']);
+  });
+
+  it('names what a method asks of the model, the rank and the steps', () => {
+    const gpt2 = modelSummary({ modelType: 'gpt2', targetableModules: GPT2 });
+    const form = { ...FORM, lora: { ...DEFAULT_LORA, targets: ['c_attn'] } };
+    expect(settingsProblems({ ...form, method: 'olora' }, gpt2)).toEqual([expect.stringMatching(/OLoRA needs a Llama-family model/)]);
+    expect(settingsProblems({ ...form, method: 'pissa' }, gpt2)).toEqual([]);
+    expect(settingsProblems({ ...FORM, method: 'adalora', lora: { ...DEFAULT_LORA, rank: 16 } })).toEqual([expect.stringMatching(/initial rank \(12\) must be ≥ the rank r \(16\)/)]);
+    const budget = { ...DEFAULT_METHOD_OPTIONS, adaloraTinit: 30, adaloraTfinal: 30 };
+    expect(settingsProblems({ ...FORM, method: 'adalora', options: budget })).toEqual(['AdaLoRA: tinit + tfinal must be less than the steps']);
   });
 
   it('rejects targets the model does not have', () => {
-    expect(settingsProblems({ ...DEFAULT_LORA, targets: ['c_attn'] }, DEFAULT_TRAIN, DEFAULT_DATA, modelSummary())).toEqual([
+    expect(settingsProblems({ ...FORM, lora: { ...DEFAULT_LORA, targets: ['c_attn'] } }, modelSummary())).toEqual([
       'Not a module of this model: c_attn',
     ]);
   });
@@ -145,5 +179,105 @@ describe('files', () => {
   it('asks for config.json before bothering the worker', () => {
     expect(checkpointProblem([{ name: 'model.safetensors', blob }])).toMatch(/No config.json/);
     expect(checkpointProblem([{ name: 'config.json', blob }])).toBeNull();
+  });
+});
+
+describe('methods', () => {
+  it('describes every method and knows which options each reads', () => {
+    for (const m of METHOD_NAMES) {
+      expect(METHOD_INFO[m].description.length, m).toBeGreaterThan(20);
+      for (const k of METHOD_OPTION_KEYS[m]) expect(k in METHOD_DEFAULTS, `${m}.${k}`).toBe(true);
+    }
+    const covered = new Set(Object.values(METHOD_OPTION_KEYS).flat());
+    expect([...covered].sort()).toEqual(Object.keys(METHOD_DEFAULTS).sort());
+    expect(Object.keys(OPTION_FIELDS).sort()).toEqual(Object.keys(METHOD_DEFAULTS).filter((k) => k !== 'svd').sort());
+  });
+
+  it('sends power iterations only with the randomized SVD', () => {
+    expect(relevantOptions('pissa', METHOD_DEFAULTS)).toEqual({ svd: 'exact' });
+    expect(relevantOptions('pissa', { ...METHOD_DEFAULTS, svd: 'randomized' })).toEqual({ svd: 'randomized', powerIters: 4 });
+    expect(relevantOptions('eva', METHOD_DEFAULTS)).toEqual({ evaBatches: 8, evaRho: 2 });
+    expect(relevantOptions('olora', METHOD_DEFAULTS)).toEqual({});
+  });
+
+  it('switching method keeps the adapter and the other options', () => {
+    const store = createStudioStore();
+    const s = () => store.getState();
+    s().setLora({ rank: 4 });
+    s().setMethod('pissa');
+    s().setMethodOptions({ sorsaGamma: 1e-3 });
+    s().setMethod('sorsa');
+    expect(s().settings).toMatchObject({ method: 'sorsa', lora: { rank: 4 }, options: { sorsaGamma: 1e-3, svd: 'exact' } });
+  });
+});
+
+describe('spectra', () => {
+  const snapshot: SpectraSnapshot = {
+    step: 10,
+    intruderThreshold: 0.5,
+    layers: [
+      { modulePath: 'a', delta: [1, 0], merged: [3], base: [3], effectiveRank: 1.5, intruders: 0 },
+      { modulePath: 'b', delta: [2], merged: [3], base: [3], effectiveRank: 2.5, intruders: 3 },
+    ],
+  };
+
+  it('lays curves out for a log axis: 1-based index, gaps for zeros, noise and missing values', () => {
+    expect(spectrumColumns([[4, 2, 0], [1, Number.NaN], [null, 5, -1, 2]])).toEqual([
+      [1, 2, 3, 4],
+      [4, 2, null, null],
+      [1, null, null, null],
+      [null, 5, null, 2],
+    ]);
+    expect(spectrumColumns([])).toEqual([[]]);
+    // ΔW at step 0 is rounding noise far below σ(W): left out rather than stretching the axis.
+    expect(spectrumColumns([[10, 3], [1e-15, 1.7e-32]])).toEqual([[1, 2], [10, 3], [null, null]]);
+    expect(spectrumColumns([[0, 0]])).toEqual([[1, 2], [null, null]]);
+  });
+
+  it('splits a spectrum at the rank with a shared boundary value', () => {
+    expect(splitAtRank([5, 4, 3, 2], 2)).toEqual({ kept: [5, 4, null, null], rest: [null, 4, 3, 2] });
+  });
+
+  it('summarises a snapshot and picks the selected item or the first', () => {
+    expect(summarizeSnapshot(snapshot)).toEqual({ layers: 2, meanEffectiveRank: 2, intruders: 3, layersWithIntruders: 1 });
+    expect(pick(snapshot.layers, 'b', (l) => l.modulePath)?.modulePath).toBe('b');
+    expect(pick(snapshot.layers, 'gone', (l) => l.modulePath)?.modulePath).toBe('a');
+    expect(pick([], null, (l: { x: string }) => l.x)).toBeUndefined();
+  });
+
+  it('formats energies and singular values', () => {
+    expect(formatEnergy(0.93123)).toBe('93.1%');
+    expect(formatEnergy(0.99991)).toBe('99.991%');
+    expect(formatEnergy(1)).toBe('100.0%');
+    expect(formatSigma(1.23456)).toBe('1.23');
+    expect(formatSigma(1.5e-5)).toBe('1.50e-5');
+    expect(formatSigma(undefined)).toBe('—');
+  });
+
+  it('keys weight spectra by method, options, rank and targets (in any order)', () => {
+    const a = toTrainSettings('pissa', METHOD_DEFAULTS, { ...DEFAULT_LORA, targets: ['q_proj', 'v_proj'] }, DEFAULT_TRAIN);
+    const b = toTrainSettings('pissa', METHOD_DEFAULTS, { ...DEFAULT_LORA, targets: ['v_proj', 'q_proj'] }, { ...DEFAULT_TRAIN, lr: 1 });
+    expect(weightSpectraKey(a)).toBe(weightSpectraKey(b));
+    expect(weightSpectraKey(a)).not.toBe(weightSpectraKey({ ...a, lora: { ...a.lora, rank: 2 } }));
+    expect(weightSpectraKey(a)).not.toBe(weightSpectraKey({ ...a, method: 'milora' }));
+  });
+
+  it('keeps showing the previous weight spectra while new ones load; a run resets the live snapshot', () => {
+    const store = createStudioStore();
+    const s = () => store.getState();
+    const w = { name: 'w', modulePath: 'm', shape: [2, 2] as [number, number], singularValues: [2, 1], rank: 1, energyAtRank: 0.8 };
+    s().weightSpectraLoading('k1');
+    expect(shownWeightSpectra(s().spectra.weights)).toBeUndefined();
+    s().weightSpectraLoaded('k1', [w]);
+    s().weightSpectraLoading('k2');
+    expect(shownWeightSpectra(s().spectra.weights)).toEqual([w]);
+    s().spectraReceived(snapshot);
+    s().spectraReceived({ ...snapshot, step: 20 });
+    expect(s().spectra).toMatchObject({ snapshots: 2, live: { step: 20 } });
+    s().liveSpectraReset();
+    expect(s().spectra).toMatchObject({ snapshots: 0, live: null });
+    s().setSpectraAuto(false);
+    s().spectraReset();
+    expect(s().spectra).toMatchObject({ auto: false, weights: { status: 'idle' } });
   });
 });

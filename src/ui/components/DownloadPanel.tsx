@@ -1,6 +1,6 @@
-/** Step 6: the adapter as PEFT reads it, and whether it helped on the held-out data. */
+/** Step 7: the adapter as PEFT reads it, the merged model as transformers reads it, and whether it helped. */
 import { useBridge } from '../bridgeContext';
-import { CONFIG_NAME, WEIGHTS_NAME, ZIP_NAME, configBlob, saveBlob, weightsBlob, zipBlob } from '../download';
+import { CONFIG_NAME, MERGED_ZIP_NAME, WEIGHTS_NAME, ZIP_NAME, configBlob, mergedZipBlob, saveBlob, weightsBlob, zipBlob } from '../download';
 import { formatLoss } from '../format';
 import { hasAdapter, isBusy, useStudio } from '../store';
 import type { AdapterFiles } from '../../run/api';
@@ -45,10 +45,15 @@ export function DownloadPanel() {
   const ready = useStudio(hasAdapter);
   const busy = useStudio(isBusy);
   const exporting = useStudio((s) => s.adapter.exporting);
+  const mergedExporting = useStudio((s) => s.adapter.mergedExporting);
   if (!ready) return <p className="muted">Train first; the adapter is ready to download when the run ends or is stopped.</p>;
   const save = async (name: string, make: (f: AdapterFiles) => Blob) => {
     const files = await bridge.exportAdapter();
     if (files) saveBlob(name, make(files));
+  };
+  const saveMerged = async () => {
+    const files = await bridge.exportMerged();
+    if (files) saveBlob(MERGED_ZIP_NAME, mergedZipBlob(files));
   };
   const disabled = busy;
   return (
@@ -67,7 +72,22 @@ export function DownloadPanel() {
         {exporting && <span className="muted small">Exporting…</span>}
       </div>
       <p className="muted small">
-        Load it with <code>PeftModel.from_pretrained(base_model, &quot;path/to/adapter&quot;)</code> after unzipping.
+        Load it with <code>PeftModel.from_pretrained(base_model, &quot;path/to/adapter&quot;)</code> after unzipping. Every method
+        downloads as an adapter on the original base model (PiSSA-like methods as a plain LoRA of rank 2r, as PEFT converts them).
+      </p>
+      <div className="row">
+        <button type="button" className="button secondary" data-testid="download-merged" disabled={disabled} onClick={() => void saveMerged()}>
+          Download merged model
+        </button>
+        {mergedExporting && (
+          <span className="loading small" role="status">
+            <span className="spinner" aria-hidden="true" /> Merging…
+          </span>
+        )}
+      </div>
+      <p className="muted small">
+        {MERGED_ZIP_NAME}: config.json, model.safetensors and the tokenizer files with the update folded into the weights, for{' '}
+        <code>AutoModelForCausalLM.from_pretrained</code>.
       </p>
     </div>
   );

@@ -1,5 +1,10 @@
-/** The adapter: rank, alpha, rsLoRA, dropout, init and which linear layers it wraps. */
+/**
+ * The adapter every method shares: rank, alpha, rsLoRA, dropout, which linear layers it wraps, and (plain LoRA only)
+ * how A starts; then the chosen method's own options.
+ */
+import { METHOD_INFO } from '../methods';
 import { useStudio } from '../store';
+import { MethodOptionsFields } from './MethodOptionsFields';
 import { NumberField } from './NumberField';
 import { TrainableCount } from './TrainableCount';
 
@@ -22,14 +27,31 @@ function TargetPicker() {
   );
 }
 
+/** How A starts (B starts at zero); the other methods derive their factors from the weights. */
+function InitChoice() {
+  const init = useStudio((s) => s.settings.lora.initLoraWeights);
+  const setLora = useStudio((s) => s.setLora);
+  return (
+    <label className="field" title="A is initialised this way; B starts at zero, so the adapter starts as a no-op">
+      <span>Init of A</span>
+      <select data-testid="setting-init" value={init} onChange={(e) => setLora({ initLoraWeights: e.target.value === 'gaussian' ? 'gaussian' : 'default' })}>
+        <option value="default">Kaiming (PEFT)</option>
+        <option value="gaussian">Gaussian</option>
+      </select>
+    </label>
+  );
+}
+
 export function LoraFields() {
   const lora = useStudio((s) => s.settings.lora);
   const setLora = useStudio((s) => s.setLora);
+  const method = useStudio((s) => s.settings.method);
+  const rankHint = method === 'adalora' ? 'target rank after pruning' : method === 'svfit' ? 'upper bound; energy decides' : undefined;
   return (
     <fieldset className="group">
-      <legend>LoRA adapter</legend>
+      <legend>Adapter</legend>
       <div className="grid">
-        <NumberField label="Rank r" testId="setting-rank" integer min={1} value={lora.rank} onCommit={(rank) => setLora({ rank })} />
+        <NumberField label="Rank r" testId="setting-rank" integer min={1} value={lora.rank} hint={rankHint} onCommit={(rank) => setLora({ rank })} />
         <NumberField
           label="Alpha"
           testId="setting-alpha"
@@ -39,17 +61,7 @@ export function LoraFields() {
           hint={`scale = ${lora.useRslora ? 'α/√r' : 'α/r'}`}
         />
         <NumberField label="Dropout" testId="setting-dropout" min={0} max={0.99} value={lora.dropout} onCommit={(dropout) => setLora({ dropout })} />
-        <label className="field" title="A is initialised this way; B starts at zero, so the adapter starts as a no-op">
-          <span>Init of A</span>
-          <select
-            data-testid="setting-init"
-            value={lora.initLoraWeights}
-            onChange={(e) => setLora({ initLoraWeights: e.target.value === 'gaussian' ? 'gaussian' : 'default' })}
-          >
-            <option value="default">Kaiming (PEFT)</option>
-            <option value="gaussian">Gaussian</option>
-          </select>
-        </label>
+        {METHOD_INFO[method].usesLoraInit && <InitChoice />}
         <label className="check">
           <input type="checkbox" data-testid="setting-rslora" checked={lora.useRslora} onChange={(e) => setLora({ useRslora: e.target.checked })} />
           <span>rsLoRA (α/√r scaling)</span>
@@ -57,6 +69,7 @@ export function LoraFields() {
       </div>
       <p className="label">Target modules</p>
       <TargetPicker />
+      <MethodOptionsFields />
       <TrainableCount />
     </fieldset>
   );

@@ -1,6 +1,7 @@
-/** Step 3: the adapter and the optimisation. Locked while a run is going. */
+/** Step 3: the method, its adapter and the optimisation. Locked while a run is going. */
 import { useStudio } from '../store';
 import { LoraFields } from './LoraFields';
+import { MethodPicker } from './MethodPicker';
 import { TrainFields } from './TrainFields';
 
 export function SettingsForm() {
@@ -8,6 +9,7 @@ export function SettingsForm() {
   return (
     <form className="settings" data-testid="settings-form" onSubmit={(e) => e.preventDefault()}>
       <fieldset className="plain" disabled={running}>
+        <MethodPicker />
         <LoraFields />
         <TrainFields />
       </fieldset>

@@ -1,4 +1,4 @@
-/** The optimisation: learning rate and schedule, batch shape, regularisation, validation cadence, seed. */
+/** The optimisation: learning rate and schedule, batch shape, regularisation, validation and spectra cadence, seed. */
 import { useStudio } from '../store';
 import type { TrainOptions } from '../store/defaults';
 import { NumberField } from './NumberField';
@@ -22,6 +22,7 @@ const MAIN: FieldSpec[] = [
   { key: 'weightDecay', label: 'Weight decay', min: 0 },
   { key: 'maxGradNorm', label: 'Clip grad norm', min: 0, hint: '0 disables' },
   { key: 'valEvery', label: 'Validate every', integer: true, min: 0, hint: 'steps; 0 never' },
+  { key: 'spectraEvery', label: 'Spectra every', integer: true, min: 0, hint: 'steps; 0 never' },
   { key: 'seed', label: 'Seed', integer: true, min: 0 },
 ];
 

@@ -23,7 +23,7 @@ function useBlockers(): string[] {
   const out: string[] = [];
   if (!model) out.push('Load a model.');
   if (!datasetReady) out.push('Load a dataset.');
-  return out.concat(settingsProblems(settings.lora, settings.train, settings.data, model));
+  return out.concat(settingsProblems(settings, model));
 }
 
 function Controls() {
@@ -78,6 +78,11 @@ function Progress() {
         {latest.lr !== undefined && <span className="muted">lr {latest.lr.toExponential(2)}</span>}
         {run.summary && <span className="muted" data-testid="run-seconds">{run.summary.seconds.toFixed(1)} s</span>}
       </div>
+      {run.status === 'running' && run.metrics.length === 0 && run.setup && (
+        <p className="muted" role="status" data-testid="setup-progress">
+          {run.setup.message} ({Math.round(run.setup.fraction * 100)}%)
+        </p>
+      )}
       {run.status === 'error' && run.error && <p className="inline-error" data-testid="run-error">{run.error}</p>}
       <pre hidden data-testid="metrics-json">{JSON.stringify(run.metrics)}</pre>
     </div>

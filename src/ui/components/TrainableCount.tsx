@@ -1,4 +1,4 @@
-/** How many parameters the adapter trains, asked of the worker whenever the LoRA settings change. */
+/** How many parameters the adapter trains, asked of the worker whenever the method or the adapter settings change. */
 import { useEffect } from 'react';
 import { useBridge } from '../bridgeContext';
 import { formatInt, formatPercent } from '../format';
@@ -7,12 +7,14 @@ import { useStudio } from '../store';
 export function TrainableCount() {
   const bridge = useBridge();
   const lora = useStudio((s) => s.settings.lora);
+  const method = useStudio((s) => s.settings.method);
+  const options = useStudio((s) => s.settings.options);
   const total = useStudio((s) => (s.model.status === 'ready' ? s.model.value.parameters : 0));
   const trainable = useStudio((s) => s.trainable);
   useEffect(() => {
-    const t = setTimeout(() => void bridge.countTrainable(lora), 150);
+    const t = setTimeout(() => void bridge.countTrainable(lora, method, options), 150);
     return () => clearTimeout(t);
-  }, [bridge, lora, total]);
+  }, [bridge, lora, method, options, total]);
   let text: string;
   switch (trainable.status) {
     case 'ready':

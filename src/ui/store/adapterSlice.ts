@@ -1,4 +1,7 @@
-/** The trained adapter as the download panel sees it: exported files (cached) and the validation comparison. */
+/**
+ * The trained adapter as the download panel sees it: exported files (cached) and the validation comparison. The
+ * merged model is not cached: it is as large as the checkpoint, so it is exported on each download.
+ */
 import type { AdapterFiles } from '../../run/api';
 import type { Slice } from './types';
 
@@ -9,8 +12,10 @@ export type Evaluation =
   | { status: 'error'; error: string };
 
 export interface AdapterSlice {
-  adapter: { files?: AdapterFiles; exporting: boolean; evaluation: Evaluation };
+  adapter: { files?: AdapterFiles; exporting: boolean; mergedExporting: boolean; evaluation: Evaluation };
   exportStarted(): void;
+  mergedExportStarted(): void;
+  mergedExportEnded(): void;
   exported(files: AdapterFiles): void;
   exportFailed(): void;
   setEvaluation(evaluation: Evaluation): void;
@@ -18,11 +23,13 @@ export interface AdapterSlice {
   adapterReset(): void;
 }
 
-const EMPTY = { exporting: false, evaluation: { status: 'idle' } as Evaluation };
+const EMPTY = { exporting: false, mergedExporting: false, evaluation: { status: 'idle' } as Evaluation };
 
 export const createAdapterSlice: Slice<AdapterSlice> = (set) => ({
   adapter: EMPTY,
   exportStarted: () => set((s) => ({ adapter: { ...s.adapter, exporting: true } })),
+  mergedExportStarted: () => set((s) => ({ adapter: { ...s.adapter, mergedExporting: true } })),
+  mergedExportEnded: () => set((s) => ({ adapter: { ...s.adapter, mergedExporting: false } })),
   exported: (files) => set((s) => ({ adapter: { ...s.adapter, files, exporting: false } })),
   exportFailed: () => set((s) => ({ adapter: { ...s.adapter, exporting: false } })),
   setEvaluation: (evaluation) => set((s) => ({ adapter: { ...s.adapter, evaluation } })),

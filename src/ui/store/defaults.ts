@@ -2,12 +2,19 @@
  * Default settings for a small model, and how they adapt to the loaded architecture. Pure functions, no React,
  * no worker: the store and the unit tests both use them.
  */
-import type { DatasetOptions, LoraSettings, ModelSummary, TrainSettings } from '../../run/api';
+import { METHOD_DEFAULTS, type DatasetOptions, type LoraSettings, type MethodName, type MethodOptions, type ModelSummary, type TrainSettings } from '../../run/api';
+import { relevantOptions } from '../methods';
 
-/** Everything in TrainSettings except the method and its LoRA block, which the form edits separately. */
-export type TrainOptions = Omit<TrainSettings, 'method' | 'lora'>;
+/**
+ * Everything in TrainSettings except the method, its options and its LoRA block, which the form edits separately.
+ * The page always streams spectra, so spectraEvery is a plain number here (0: never).
+ */
+export type TrainOptions = Omit<TrainSettings, 'method' | 'lora' | 'options' | 'spectraEvery'> & { spectraEvery: number };
 /** Dataset options the user picks; seed and seqLen come from the training settings. */
 export type DataOptions = Pick<DatasetOptions, 'onBadLine' | 'valFraction' | 'trainOnAllTokens'>;
+
+export const DEFAULT_METHOD: MethodName = 'lora';
+export const DEFAULT_METHOD_OPTIONS: MethodOptions = METHOD_DEFAULTS;
 
 export const DEFAULT_LORA: LoraSettings = {
   rank: 8,
@@ -33,6 +40,7 @@ export const DEFAULT_TRAIN: TrainOptions = {
   maxGradNorm: 1,
   valEvery: 10,
   seed: 42,
+  spectraEvery: 10,
 };
 
 export const DEFAULT_DATA: DataOptions = {
@@ -69,8 +77,9 @@ export function settingsForModel(
   return { lora: { ...lora, targets }, train: { ...train, seqLen } };
 }
 
-export function toTrainSettings(lora: LoraSettings, train: TrainOptions): TrainSettings {
-  return { method: 'lora', lora: { ...lora, targets: [...lora.targets] }, ...train };
+/** What the form holds, as the run API takes it: only the options the method reads travel with it. */
+export function toTrainSettings(method: MethodName, options: MethodOptions, lora: LoraSettings, train: TrainOptions): TrainSettings {
+  return { method, options: relevantOptions(method, options), lora: { ...lora, targets: [...lora.targets] }, ...train };
 }
 
 export function toDatasetOptions(data: DataOptions, train: TrainOptions): DatasetOptions {

@@ -13,6 +13,7 @@ import { createModelSlice } from './modelSlice';
 import { createRunSlice } from './runSlice';
 import { createSamplesSlice } from './samplesSlice';
 import { createSettingsSlice } from './settingsSlice';
+import { createSpectraSlice } from './spectraSlice';
 import type { Studio } from './types';
 
 export type { Studio, Loadable } from './types';
@@ -28,6 +29,7 @@ export function createStudioStore(): StudioStore {
     ...createRunSlice(...a),
     ...createSamplesSlice(...a),
     ...createAdapterSlice(...a),
+    ...createSpectraSlice(...a),
   }));
 }
 
@@ -47,7 +49,8 @@ export function isBusy(s: Studio): boolean {
     s.samples.base.status === 'generating' ||
     s.samples.adapted.status === 'generating' ||
     s.adapter.evaluation.status === 'evaluating' ||
-    s.adapter.exporting
+    s.adapter.exporting ||
+    s.adapter.mergedExporting
   );
 }
 

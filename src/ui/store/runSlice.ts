@@ -12,6 +12,8 @@ export interface RunState {
   summary?: RunSummary;
   error?: string;
   stopRequested: boolean;
+  /** The method's setup before the first step (SVDs, calibration batches). */
+  setup?: { message: string; fraction: number };
 }
 
 export interface RunSlice {
@@ -21,6 +23,7 @@ export interface RunSlice {
   stopRequested(): void;
   runFinished(summary: RunSummary): void;
   runFailed(error: string): void;
+  setupProgress(message: string, fraction: number): void;
   /** Back to idle with no metrics (a new model was loaded). */
   runReset(): void;
 }
@@ -36,4 +39,5 @@ export const createRunSlice: Slice<RunSlice> = (set) => ({
     set((s) => ({ run: { ...s.run, status: summary.stopped ? 'stopped' : 'done', summary, stopRequested: false } })),
   runFailed: (error) => set((s) => ({ run: { ...s.run, status: 'error', error, stopRequested: false } })),
   runReset: () => set({ run: IDLE_RUN }),
+  setupProgress: (message, fraction) => set((s) => ({ run: { ...s.run, setup: { message, fraction } } })),
 });

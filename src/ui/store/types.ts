@@ -8,6 +8,7 @@ import type { ModelSlice } from './modelSlice';
 import type { RunSlice } from './runSlice';
 import type { SamplesSlice } from './samplesSlice';
 import type { SettingsSlice } from './settingsSlice';
+import type { SpectraSlice } from './spectraSlice';
 
 export type Studio = DeviceSlice &
   AlertsSlice &
@@ -16,7 +17,8 @@ export type Studio = DeviceSlice &
   SettingsSlice &
   RunSlice &
   SamplesSlice &
-  AdapterSlice;
+  AdapterSlice &
+  SpectraSlice;
 
 export type Slice<T> = StateCreator<Studio, [], [], T>;
 

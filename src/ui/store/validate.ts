@@ -1,6 +1,18 @@
 /** Checks the form can run before anything is sent to the worker. Messages are shown next to the Train button. */
-import type { LoraSettings, ModelSummary } from '../../run/api';
+import type { LoraSettings, MethodName, MethodOptions, ModelSummary } from '../../run/api';
+import { METHOD_INFO, OPTION_FIELDS, optionProblem, relevantOptionKeys } from '../methods';
 import type { DataOptions, TrainOptions } from './defaults';
+
+/** The form as the store holds it (SettingsSlice['settings']). */
+export interface FormSettings {
+  method: MethodName;
+  options: MethodOptions;
+  lora: LoraSettings;
+  train: TrainOptions;
+  data: DataOptions;
+}
+
+type ModelFacts = Pick<ModelSummary, 'maxPositions' | 'targetableModules' | 'modelType'>;
 
 function positiveInt(problems: string[], label: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) problems.push(`${label} must be a whole number ≥ 1`);
@@ -11,12 +23,8 @@ function inRange(problems: string[], label: string, v: number, lo: number, hi: n
   if (!Number.isFinite(v) || !okLo || v > hi) problems.push(`${label} must be in ${loOpen ? '(' : '['}${lo}, ${hi}]`);
 }
 
-export function settingsProblems(
-  lora: LoraSettings,
-  train: TrainOptions,
-  data: DataOptions,
-  model?: Pick<ModelSummary, 'maxPositions' | 'targetableModules'>,
-): string[] {
+export function settingsProblems(settings: FormSettings, model?: ModelFacts): string[] {
+  const { lora, train, data } = settings;
   const p: string[] = [];
   positiveInt(p, 'Rank', lora.rank);
   inRange(p, 'Alpha', lora.alpha, 0, 1e6, true);
@@ -42,6 +50,26 @@ export function settingsProblems(
   inRange(p, 'Gradient clip', train.maxGradNorm, 0, 1e6);
   if (!Number.isInteger(train.valEvery) || train.valEvery < 0) p.push('Validate every must be a whole number ≥ 0');
   if (!Number.isInteger(train.seed) || train.seed < 0) p.push('Seed must be a whole number ≥ 0');
+  if (!Number.isInteger(train.spectraEvery) || train.spectraEvery < 0) p.push('Spectra every must be a whole number ≥ 0');
   inRange(p, 'Validation fraction', data.valFraction, 0, 0.9);
+  return p.concat(methodProblems(settings, model));
+}
+
+/** The chosen method's own options, and what it asks of the rank, the steps and the architecture. */
+export function methodProblems(settings: Pick<FormSettings, 'method' | 'options' | 'lora' | 'train'>, model?: Pick<ModelSummary, 'modelType'>): string[] {
+  const { method, options, lora, train } = settings;
+  const p: string[] = [];
+  for (const key of relevantOptionKeys(method, options)) {
+    if (key === 'svd') continue;
+    const problem = optionProblem(OPTION_FIELDS[key], options[key]);
+    if (problem) p.push(problem);
+  }
+  if (method === 'olora' && model?.modelType === 'gpt2') {
+    p.push(`${METHOD_INFO.olora.label} needs a Llama-family model (PEFT has no GPT-2 support for it either)`);
+  }
+  if (method === 'adalora') {
+    if (options.adaloraInitR < lora.rank) p.push(`AdaLoRA's initial rank (${options.adaloraInitR}) must be ≥ the rank r (${lora.rank}) it prunes down to`);
+    if (options.adaloraTinit + options.adaloraTfinal >= train.steps) p.push('AdaLoRA: tinit + tfinal must be less than the steps');
+  }
   return p;
 }
