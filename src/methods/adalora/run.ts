@@ -22,6 +22,7 @@ import type { LowRankDelta, MethodRun } from '../method';
 import type { LinearAdapter, TrainableParam } from '../types';
 import type { RankAllocator } from './allocator';
 import type { AdaloraConfig } from './config';
+import { detachAndRelease } from '../shared/detach';
 
 export interface AdaloraEntry {
   linear: Linear;
@@ -87,13 +88,7 @@ export class AdaloraRun implements MethodRun {
   async release(rt: GpuRuntime): Promise<void> {
     if (this.released) return;
     this.released = true;
-    for (const e of this.entries) {
-      const i = e.linear.adapters.indexOf(e.layer);
-      if (i >= 0) e.linear.adapters.splice(i, 1);
-    }
-    // Recorded dispatches may still read these buffers: submit them before anything is destroyed.
-    rt.flush();
-    for (const e of this.entries) e.layer.release(rt);
+    detachAndRelease(rt, this.entries);
     this.allocator.release(rt);
     rt.release(this.orthWork);
   }

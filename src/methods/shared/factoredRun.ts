@@ -12,6 +12,7 @@ import { exportDeltasAsLora } from '../lowrank/export';
 import type { FactoredLayer } from '../lowrank/factored';
 import type { LowRankDelta, MethodRun } from '../method';
 import type { LinearAdapter, TrainableParam } from '../types';
+import { detachAndRelease } from './detach';
 
 export interface FactoredEntry {
   linear: Linear;
@@ -72,13 +73,7 @@ export class FactoredRun implements MethodRun {
   async release(rt: GpuRuntime): Promise<void> {
     if (this.released) return;
     this.released = true;
-    for (const e of this.entries) {
-      const i = e.linear.adapters.indexOf(e.layer);
-      if (i >= 0) e.linear.adapters.splice(i, 1);
-    }
-    // Recorded dispatches may still read these buffers: submit them before anything is destroyed.
-    rt.flush();
-    for (const e of this.entries) e.layer.release(rt);
+    detachAndRelease(rt, this.entries);
     await this.hooks.release?.(rt);
   }
 }
