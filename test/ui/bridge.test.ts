@@ -139,7 +139,7 @@ describe('TrainerBridge', () => {
     h.s().setTrain({ seqLen: 32 });
     await h.bridge.train();
     expect(h.api.loadDataset).toHaveBeenLastCalledWith(DATA_FILE, expect.objectContaining({ seqLen: 32 }));
-    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ seqLen: 32, method: 'lora', spectraEvery: 10 }), expect.any(Function), expect.any(Function));
+    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ seqLen: 32, method: 'lora', spectraEvery: 10 }), expect.any(Function), expect.any(Function), expect.any(Function));
   });
 
   it('does not start a run with invalid settings', async () => {
@@ -338,7 +338,7 @@ describe('TrainerBridge', () => {
     h.s().setMethod('pissa');
     h.s().setTrain({ spectraEvery: 2 });
     await h.bridge.train();
-    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ method: 'pissa', spectraEvery: 2 }), expect.any(Function), expect.any(Function));
+    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ method: 'pissa', spectraEvery: 2 }), expect.any(Function), expect.any(Function), expect.any(Function));
     expect(h.s().spectra.live).toEqual(SNAPSHOT);
     expect(h.s().spectra.snapshots).toBe(1);
     let seen: unknown = 'not called';
@@ -348,6 +348,21 @@ describe('TrainerBridge', () => {
     });
     await h.bridge.train();
     expect(seen).toBeNull();
+  });
+
+  it("shows the method's setup progress until the first step", async () => {
+    let progress: unknown = null;
+    const api = fakeApi({
+      train: vi.fn(async (_s: TrainSettings, _m: unknown, _sp: unknown, onProgress?: (message: string, fraction: number) => void) => {
+        onProgress?.('PiSSA: initialising model.layers.0.self_attn.q_proj', 0.25);
+        progress = h.s().run.setup;
+        return { steps: 1, finalLoss: 1, seconds: 1, stopped: false };
+      }),
+    });
+    const h = harness(api);
+    await loaded(h);
+    await h.bridge.train();
+    expect(progress).toEqual({ message: 'PiSSA: initialising model.layers.0.self_attn.q_proj', fraction: 0.25 });
   });
 
   it('exports the merged model on each request and reports a failure', async () => {
