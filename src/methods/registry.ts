@@ -7,7 +7,7 @@ import { type LoraSettings, METHOD_DEFAULTS, METHOD_NAMES, type MethodName, type
 import { attachAdalora } from './adalora';
 import { attachEva } from './eva';
 import { rankFor, targetsModule } from './lora/config';
-import { loraConfigFrom } from './shared/targets';
+import { loraConfigFrom } from './common/targets';
 import { LoraRun } from './lora/run';
 import { attachLoraSb, attachLoraXs } from './loraxs';
 import type { MethodRun, MethodSetup } from './method';

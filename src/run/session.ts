@@ -19,7 +19,7 @@ import { LoraRun } from '../methods/lora/run';
 import { rankFor, targetsModule } from '../methods/lora/config';
 import type { LowRankDelta, MethodRun, MethodSetup } from '../methods/method';
 import { createMethodRun, isMethodName, methodOptions, trainableCount } from '../methods/registry';
-import { loraConfigFrom } from '../methods/shared/targets';
+import { loraConfigFrom } from '../methods/common/targets';
 import { mergedCheckpoint } from '../methods/lowrank/merge';
 import { rankForEnergy } from '../linalg/diagnostics';
 import { singularValues } from '../linalg/svd';

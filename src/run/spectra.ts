@@ -8,7 +8,6 @@
  * left singular vectors are W's right ones, so the output-space vectors come from V there.
  */
 import type { Checkpoint } from '../formats/checkpoint';
-import { matmul } from '../gpu/ops/matmul';
 import type { GpuRuntime } from '../gpu/runtime';
 import type { GpuTensor } from '../gpu/tensor';
 import { effectiveRank, energyAtRank, intruderDimensions } from '../linalg/diagnostics';
@@ -16,6 +15,7 @@ import { lowRankSingularValues } from '../linalg/lowrank';
 import { exactSvd, randomizedSvd, releaseSvd, singularValues, type Svd } from '../linalg/svd';
 import type { LinearSpec } from '../model/spec';
 import type { LowRankDelta } from '../methods/method';
+import { addLowRankStored, readOriginalStored, storedShape } from '../methods/lowrank/baseWeights';
 import type { LayerSpectrum, SpectraSnapshot, WeightSpectrum } from './api';
 
 /** Fine-tuned singular vectors examined for intruders (the paper looks at the top 10). */
@@ -26,13 +26,8 @@ const SHOWN_VALUES = 32;
 /** Above this many columns/rows the merged weight's top vectors come from the randomized SVD. */
 const EXACT_LIMIT = 512;
 
-function storedShape(l: LinearSpec): [number, number] {
-  return l.layout === 'out_in' ? [l.outFeatures, l.inFeatures] : [l.inFeatures, l.outFeatures];
-}
-
 async function uploadOriginal(rt: GpuRuntime, ckpt: Checkpoint, l: LinearSpec): Promise<GpuTensor> {
-  const [rows, cols] = storedShape(l);
-  return rt.upload(`spectra ${l.weightName}`, [rows, cols], await ckpt.read(l.weightName));
+  return rt.upload(`spectra ${l.weightName}`, storedShape(l), await readOriginalStored(ckpt, l));
 }
 
 /** Singular values of every target weight, with the energy the layer's rank would keep. */
@@ -61,9 +56,7 @@ export async function targetWeightSpectra(
 
 /** W (stored orientation) += scaling · ΔW, ΔW = B[out,k] A[k,in]. */
 export function addDelta(rt: GpuRuntime, W: GpuTensor, d: LowRankDelta, B: GpuTensor, A: GpuTensor): void {
-  const l = d.linear;
-  if (l.layout === 'out_in') matmul(rt, { out: W, a: B, b: A, M: l.outFeatures, N: l.inFeatures, K: d.k, accumulate: true, alpha: d.scaling });
-  else matmul(rt, { out: W, a: A, b: B, M: l.inFeatures, N: l.outFeatures, K: d.k, transA: true, transB: true, accumulate: true, alpha: d.scaling });
+  addLowRankStored(rt, W, d.linear, B, A, d.k, d.scaling);
 }
 
 /** Output-space singular vectors [out, k] of a stored weight's SVD, read back. */
@@ -121,6 +114,8 @@ export class SpectraTracker {
     const k = Math.max(1, d.k);
     const B = rt.upload(`spectra ΔB ${l.modulePath}`, [l.outFeatures, k], d.k > 0 ? d.B : new Float32Array(l.outFeatures));
     const A = rt.upload(`spectra ΔA ${l.modulePath}`, [k, l.inFeatures], d.k > 0 ? d.A : new Float32Array(l.inFeatures));
+    // Re-read from the checkpoint each snapshot rather than kept: a GPU copy of every adapted weight would
+    // double their memory for the whole run.
     const W = await uploadOriginal(rt, this.ckpt, l);
     try {
       const deltaSv = d.k > 0 ? Array.from(await lowRankSingularValues(rt, B, A, l.outFeatures, l.inFeatures, d.k), (v) => v * Math.abs(d.scaling)) : [];

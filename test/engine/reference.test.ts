@@ -4,37 +4,18 @@
  * largest reference logit, LoRA gradients 1e-3 relative (per-tensor norm); the largest difference is printed.
  */
 import { describe, expect, it } from 'vitest';
-import { trainingPass } from '../../src/engine/pass';
 import { Transformer } from '../../src/engine/transformer';
 import { loraKey } from '../../src/formats/peft';
-import { view } from '../../src/gpu/tensor';
 import { gpuRuntime, maxRelError, relNormError } from '../support/gpu';
-import { REFERENCE_MODELS, loadFixtureModel, readJson, readSafetensor, refDir, referenceBatch, withAdapter } from '../support/reference';
+import { REFERENCE_MODELS, loadFixtureModel, readJson, readSafetensor, refDir, withAdapter } from '../support/reference';
+import { lossAndBackward, modelLogits } from '../support/methods';
 
 interface ForwardJson {
   ids: number[][];
   loss_next_token: number;
 }
 
-async function logitsOf(model: Transformer, ids: number[][]): Promise<Float32Array> {
-  const { inputs } = referenceBatch(ids);
-  model.setInputs(inputs);
-  const p = trainingPass(ids.length, ids[0].length, false, 0);
-  const hidden = model.forwardHidden(p);
-  const out = model.arena.get('logits', model.spec.vocab);
-  model.logits(hidden, p.M, out);
-  return model.rt.read(view(out, [p.M, model.spec.vocab]));
-}
-
-async function lossAndBackward(model: Transformer, ids: number[][]): Promise<number> {
-  const b = referenceBatch(ids);
-  const acc = model.rt.tensor('loss', [1]);
-  model.setInputs(b.inputs, b.targets);
-  model.forwardLoss(trainingPass(ids.length, ids[0].length, false, 0), 1 / b.lossTokens, acc, 0, true);
-  const loss = (await model.rt.read(acc))[0];
-  model.rt.release(acc);
-  return loss;
-}
+const logitsOf = modelLogits;
 
 describe.each(REFERENCE_MODELS)('%s against transformers + PEFT', (name) => {
   it('base forward logits and loss', async () => {

@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { trainingPass } from '../../src/engine/pass';
 import { Transformer } from '../../src/engine/transformer';
 import type { GpuRuntime } from '../../src/gpu/runtime';
-import { view } from '../../src/gpu/tensor';
 import { LoraLayer } from '../../src/methods/lora/layer';
 import { attachLoraSb, attachLoraXs } from '../../src/methods/loraxs';
 import { latentKey } from '../../src/methods/loraxs/layer';
@@ -17,19 +16,13 @@ import { type LoraSettings, METHOD_DEFAULTS } from '../../src/run/api';
 import { Rng } from '../../src/util/rng';
 import { gpuRuntime, maxRelError } from '../support/gpu';
 import { type Svd64, matmul64, svd64, transpose64 } from '../support/linalg64';
+import { modelLogits } from '../support/methods';
 import { loadFixtureModel } from '../support/reference';
 
 const IDS = [[1, 403, 407, 261, 378, 290, 17], [5, 99, 12, 640, 3, 77, 901]];
 const [CB, CT] = [2, 8];
 
-async function logits(model: Transformer): Promise<Float32Array> {
-  model.setInputs(Int32Array.from(IDS.flat()));
-  const p = trainingPass(IDS.length, IDS[0].length, false, 0);
-  const hidden = model.forwardHidden(p);
-  const out = model.arena.get('logits', model.spec.vocab);
-  model.logits(hidden, p.M, out);
-  return model.rt.read(view(out, [p.M, model.spec.vocab]));
-}
+const logits = (model: Transformer): Promise<Float32Array> => modelLogits(model, IDS);
 
 /** Fixed seeded calibration batches: random ids, next-token targets, no loss at each row's last position. */
 function calibrationBatches(count: number, vocab: number): { inputs: Int32Array; targets: Int32Array; lossTokens: number }[] {

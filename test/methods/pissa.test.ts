@@ -8,13 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Linear } from '../../src/engine/linear';
-import { trainingPass } from '../../src/engine/pass';
 import { Transformer } from '../../src/engine/transformer';
 import type { Checkpoint } from '../../src/formats/checkpoint';
 import { namedBlobsFromDir } from '../../src/formats/nodeFiles';
 import { loraKey, openAdapter } from '../../src/formats/peft';
 import type { GpuRuntime } from '../../src/gpu/runtime';
-import { view } from '../../src/gpu/tensor';
 import type { MethodSetup } from '../../src/methods/method';
 import { readOriginalOutIn } from '../../src/methods/lowrank/baseWeights';
 import { attachPissa, loadTrainedAdapter } from '../../src/methods/pissa';
@@ -22,7 +20,8 @@ import type { LinearSpec } from '../../src/model/spec';
 import { type AdapterFiles, type LoraSettings, METHOD_DEFAULTS } from '../../src/run/api';
 import { gpuRuntime, maxRelError, relNormError } from '../support/gpu';
 import { matmul64, svd64, transpose64 } from '../support/linalg64';
-import { loadFixtureModel, readJson, readSafetensor, refDir, referenceBatch, withAdapter } from '../support/reference';
+import { loadFixtureModel, readJson, readSafetensor, refDir, withAdapter } from '../support/reference';
+import { lossAndBackward, modelLogits } from '../support/methods';
 
 interface PissaJson {
   ids: number[][];
@@ -33,24 +32,7 @@ interface PissaJson {
 
 // ---------------------------------------------------------------- helpers
 
-async function logitsOf(model: Transformer, ids: number[][]): Promise<Float32Array> {
-  model.setInputs(referenceBatch(ids).inputs);
-  const p = trainingPass(ids.length, ids[0].length, false, 0);
-  const hidden = model.forwardHidden(p);
-  const out = model.arena.get('logits', model.spec.vocab);
-  model.logits(hidden, p.M, out);
-  return model.rt.read(view(out, [p.M, model.spec.vocab]));
-}
-
-async function lossAndBackward(model: Transformer, ids: number[][]): Promise<number> {
-  const b = referenceBatch(ids);
-  const acc = model.rt.tensor('loss', [1]);
-  model.setInputs(b.inputs, b.targets);
-  model.forwardLoss(trainingPass(ids.length, ids[0].length, false, 0), 1 / b.lossTokens, acc, 0, true);
-  const loss = (await model.rt.read(acc))[0];
-  model.rt.release(acc);
-  return loss;
-}
+const logitsOf = modelLogits;
 
 function setupFor(rt: GpuRuntime, linears: Linear[], checkpoint: Checkpoint, seed = 1): MethodSetup {
   return {

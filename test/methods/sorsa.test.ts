@@ -4,10 +4,8 @@
  * the checkpoint's weight back bit for bit.
  */
 import { describe, expect, it } from 'vitest';
-import { trainingPass } from '../../src/engine/pass';
 import { Transformer } from '../../src/engine/transformer';
 import type { GpuRuntime } from '../../src/gpu/runtime';
-import { view } from '../../src/gpu/tensor';
 import { LoraLayer } from '../../src/methods/lora/layer';
 import type { FactoredLayer } from '../../src/methods/lowrank/factored';
 import type { MethodSetup } from '../../src/methods/method';
@@ -15,26 +13,14 @@ import { attachSorsa, sorsaKeys } from '../../src/methods/sorsa';
 import { type LoraSettings, METHOD_DEFAULTS } from '../../src/run/api';
 import { gpuRuntime, maxRelError, randomArray } from '../support/gpu';
 import { matmul64, svd64, transpose64 } from '../support/linalg64';
+import { modelLogits, weightOnlySetup } from '../support/methods';
 import { loadFixtureModel } from '../support/reference';
 
 const IDS = [[1, 403, 407, 261, 378, 290, 17], [5, 99, 12, 640, 3, 77, 901]];
 
-async function logits(model: Transformer): Promise<Float32Array> {
-  model.setInputs(Int32Array.from(IDS.flat()));
-  const p = trainingPass(IDS.length, IDS[0].length, false, 0);
-  const hidden = model.forwardHidden(p);
-  const out = model.arena.get('logits', model.spec.vocab);
-  model.logits(hidden, p.M, out);
-  return model.rt.read(view(out, [p.M, model.spec.vocab]));
-}
+const logits = (model: Transformer): Promise<Float32Array> => modelLogits(model, IDS);
 
-function setupOf(rt: GpuRuntime, model: Transformer, checkpoint: MethodSetup['checkpoint']): MethodSetup {
-  return {
-    rt, linears: model.linears, checkpoint, seed: 3,
-    calibrate: () => Promise.reject(new Error('SORSA needs no calibration')),
-    progress: () => undefined,
-  };
-}
+const setupOf = (rt: GpuRuntime, model: Transformer, checkpoint: MethodSetup['checkpoint']): MethodSetup => weightOnlySetup(rt, model, checkpoint, 3, 'SORSA');
 
 const lora = (targets: string[], rank: number): LoraSettings => ({ rank, alpha: 2 * rank, useRslora: false, dropout: 0, targets, initLoraWeights: 'default' });
 

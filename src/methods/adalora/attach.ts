@@ -10,7 +10,7 @@ import type { LoraSettings, MethodOptions } from '../../run/api';
 import { Rng } from '../../util/rng';
 import { FactoredLayer } from '../lowrank/factored';
 import type { MethodRun, MethodSetup } from '../method';
-import { keyStem, targetLinears } from '../shared/targets';
+import { keyStem, targetLinears } from '../common/targets';
 import { RankAllocator } from './allocator';
 import { adaloraConfigOf, adaloraScaling } from './config';
 import { type AdaloraEntry, AdaloraRun } from './run';

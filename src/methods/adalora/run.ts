@@ -22,7 +22,7 @@ import type { LowRankDelta, MethodRun } from '../method';
 import type { LinearAdapter, TrainableParam } from '../types';
 import type { RankAllocator } from './allocator';
 import type { AdaloraConfig } from './config';
-import { detachAndRelease } from '../shared/detach';
+import { detachAndRelease } from '../common/detach';
 
 export interface AdaloraEntry {
   linear: Linear;

@@ -13,10 +13,10 @@
 import type { LoraSettings, MethodOptions } from '../../run/api';
 import { Rng } from '../../util/rng';
 import type { MethodRun, MethodSetup } from '../method';
-import { FactoredRun, type FactoredEntry } from '../shared/factoredRun';
-import { scaleColumns, transposeHost } from '../shared/hostMatrix';
-import { expectRankFits, targetLinears } from '../shared/targets';
-import { originalWeightSvd } from '../shared/weightSvd';
+import { FactoredRun, type FactoredEntry } from '../common/factoredRun';
+import { scaleColumns, transposeHost } from '../common/hostMatrix';
+import { expectRankFits, targetLinears } from '../common/targets';
+import { originalWeightSvd } from '../common/weightSvd';
 import { createXsLayer } from './layer';
 
 export { attachLoraSb } from './lorasb';

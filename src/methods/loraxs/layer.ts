@@ -10,7 +10,7 @@
 import { loraKey } from '../../formats/peft';
 import type { GpuRuntime } from '../../gpu/runtime';
 import { FactoredLayer } from '../lowrank/factored';
-import { type Target, keyStem } from '../shared/targets';
+import { type Target, keyStem } from '../common/targets';
 
 export function latentKey(modulePath: string): string {
   return `${keyStem(modulePath)}.default_lora_latent_mapping.weight`;

@@ -21,10 +21,10 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import type { LoraSettings, MethodOptions } from '../../run/api';
 import { Rng } from '../../util/rng';
 import type { MethodRun, MethodSetup } from '../method';
-import { FactoredRun, type FactoredEntry } from '../shared/factoredRun';
-import { transposeHost } from '../shared/hostMatrix';
-import { type Target, expectRankFits, targetLinears } from '../shared/targets';
-import { gpuSvd, svdToHost } from '../shared/weightSvd';
+import { FactoredRun, type FactoredEntry } from '../common/factoredRun';
+import { transposeHost } from '../common/hostMatrix';
+import { type Target, expectRankFits, targetLinears } from '../common/targets';
+import { gpuSvd, svdToHost } from '../common/weightSvd';
 import { type XsInit, createXsLayer } from './layer';
 import { GradientProbe } from './probe';
 

@@ -7,7 +7,7 @@ import type { LoraSettings, MethodOptions } from '../../run/api';
 import { rankFor, targetsModule } from '../lora/config';
 import type { MethodSetup } from '../method';
 import { attachResidualLora } from '../pissa/residualAttach';
-import { loraConfigFrom } from '../shared/targets';
+import { loraConfigFrom } from '../common/targets';
 import type { ResidualLoraRun } from '../pissa/run';
 import { oloraFactors, oloraRefusal } from './factors';
 

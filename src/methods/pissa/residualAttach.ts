@@ -12,7 +12,7 @@ import type { LoraSettings } from '../../run/api';
 import { rankFor, scalingFor, targetsModule, validateLoraConfig } from '../lora/config';
 import { LoraLayer } from '../lora/layer';
 import type { MethodSetup } from '../method';
-import { loraConfigFrom } from '../shared/targets';
+import { loraConfigFrom } from '../common/targets';
 import { readOriginalStored, storedShape, writeResidual } from '../lowrank/baseWeights';
 import { type ResidualLayer, ResidualLoraRun, releaseResidualLayers } from './run';
 

@@ -21,10 +21,10 @@ import { Rng } from '../../util/rng';
 import { restoreOriginalWeight, writeResidual } from '../lowrank/baseWeights';
 import { FactoredLayer } from '../lowrank/factored';
 import type { LowRankDelta, MethodRun, MethodSetup } from '../method';
-import { FactoredRun, type FactoredEntry } from '../shared/factoredRun';
-import { concatColumns, concatRows, scaleColumns, transposeHost } from '../shared/hostMatrix';
-import { expectRankFits, keyStem, targetLinears } from '../shared/targets';
-import { originalWeightSvd } from '../shared/weightSvd';
+import { FactoredRun, type FactoredEntry } from '../common/factoredRun';
+import { concatColumns, concatRows, scaleColumns, transposeHost } from '../common/hostMatrix';
+import { expectRankFits, keyStem, targetLinears } from '../common/targets';
+import { originalWeightSvd } from '../common/weightSvd';
 
 export function sorsaKeys(modulePath: string): { A: string; B: string; core: string } {
   const s = keyStem(modulePath);

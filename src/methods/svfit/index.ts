@@ -13,9 +13,9 @@ import type { LoraSettings, MethodOptions } from '../../run/api';
 import { Rng } from '../../util/rng';
 import { FactoredLayer } from '../lowrank/factored';
 import type { MethodRun, MethodSetup } from '../method';
-import { FactoredRun, type FactoredEntry } from '../shared/factoredRun';
-import { transposeHost } from '../shared/hostMatrix';
-import { keyStem, targetLinears } from '../shared/targets';
+import { FactoredRun, type FactoredEntry } from '../common/factoredRun';
+import { transposeHost } from '../common/hostMatrix';
+import { keyStem, targetLinears } from '../common/targets';
 import { svfitSvd, validateEnergy } from './rank';
 
 /** Parameter key of a layer's Δσ. */

@@ -13,8 +13,8 @@ import type { GpuRuntime } from '../../gpu/runtime';
 import { rankForEnergy } from '../../linalg/diagnostics';
 import type { LinearSpec } from '../../model/spec';
 import { readOriginalStored, storedShape } from '../lowrank/baseWeights';
-import { sumSquares } from '../shared/hostMatrix';
-import { type HostSvd, storedSvd } from '../shared/weightSvd';
+import { sumSquares } from '../common/hostMatrix';
+import { type HostSvd, storedSvd } from '../common/weightSvd';
 
 export function validateEnergy(energy: number): void {
   if (!(Number.isFinite(energy) && energy > 0 && energy <= 1)) throw new Error(`SVFit energy must be in (0, 1], got ${energy}`);
