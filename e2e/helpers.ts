@@ -120,3 +120,15 @@ export function safetensorsHeader(bytes: Buffer): { metadata?: Record<string, st
     dataBytes: bytes.length - 8 - n,
   };
 }
+
+/**
+ * Clicks a button until the region it drives leaves "idle". A CI run once saw a click that never reached the
+ * handler: the sample stayed idle for five minutes with no page error. A click that lands while the button is
+ * briefly disabled (a dataset re-read or another action starting) is dropped by the browser, and this retries it.
+ */
+export async function clickUntilStarted(page: Page, buttonId: string, regionId: string): Promise<void> {
+  await expect(async () => {
+    await page.getByTestId(buttonId).click();
+    await expect(page.getByTestId(regionId)).not.toHaveAttribute('data-status', 'idle', { timeout: 5_000 });
+  }).toPass({ timeout: 120_000 });
+}

@@ -9,6 +9,7 @@ import { unzipSync } from 'fflate';
 import { buildCli, encodeForSample, meanNextTokenLoss } from './cliLoss';
 import {
   SAMPLE_DIR,
+  clickUntilStarted,
   SAMPLE_FILES,
   download,
   expectNoAlerts,
@@ -42,7 +43,7 @@ test('sample model: train, compare validation loss, generate before/after, downl
   await setSetting(page, 'seqLen', '32');
   await setSetting(page, 'lr', '5e-3');
 
-  await page.getByTestId('generate-base').click();
+  await clickUntilStarted(page, 'generate-base', 'sample-base');
   await expect(page.getByTestId('sample-base')).toHaveAttribute('data-status', /done|error/, { timeout: 300_000 });
   await expectNoAlerts(page);
   const before = (await page.getByTestId('sample-base-text').innerText()).trim();
@@ -74,7 +75,7 @@ test('sample model: train, compare validation loss, generate before/after, downl
   expect(Number.isFinite(base) && Number.isFinite(adapted)).toBe(true);
   expect(adapted).toBeLessThan(base);
 
-  await page.getByTestId('generate-adapted').click();
+  await clickUntilStarted(page, 'generate-adapted', 'sample-adapted');
   await expect(page.getByTestId('sample-adapted')).toHaveAttribute('data-status', /done|error/, { timeout: 300_000 });
   await expectNoAlerts(page);
   const after = (await page.getByTestId('sample-adapted-text').innerText()).trim();
