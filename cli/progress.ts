@@ -1,5 +1,5 @@
 /** A one-line progress bar on a terminal; plain lines when stdout is not a TTY (logs, CI). */
-import type { StepMetrics } from '../src/run/api';
+import type { AdapterKind, SparsitySnapshot, StepMetrics } from '../src/run/api';
 
 export function progressReporter(total: number, stream: NodeJS.WriteStream = process.stderr): (m: StepMetrics) => void {
   const tty = stream.isTTY === true;
@@ -45,4 +45,44 @@ export function setupReporter(stream: NodeJS.WriteStream = process.stderr): (mes
     else if (message !== lastMessage || fraction >= 1) stream.write(`${line}\n`);
     lastMessage = message;
   };
+}
+
+/**
+ * One line per sparsity snapshot: entries kept over the sparse layers, their mean density, and what the last
+ * index-set update dropped and regrew (summed over the layers).
+ */
+export function sparsityLine(s: SparsitySnapshot): string {
+  const n = s.layers.length;
+  if (n === 0) return `sparsity step ${s.step}: no sparse layers`;
+  const kept = s.layers.reduce((a, l) => a + l.kept, 0);
+  const meanDensity = s.layers.reduce((a, l) => a + l.density, 0) / n;
+  const updates = Math.max(...s.layers.map((l) => l.updates));
+  const head = `sparsity step ${s.step}: ${n} layer${n === 1 ? '' : 's'} keep ${kept} entries, mean density ${percent(meanDensity)}`;
+  if (updates === 0) return `${head}; index set unchanged so far`;
+  const lastDropped = s.layers.reduce((a, l) => a + l.lastDropped, 0);
+  const lastRegrown = s.layers.reduce((a, l) => a + l.lastRegrown, 0);
+  const dropped = s.layers.reduce((a, l) => a + l.dropped, 0);
+  return `${head}; last update dropped ${lastDropped}, regrew ${lastRegrown} (${updates} update${updates === 1 ? '' : 's'}, ${dropped} dropped in all)`;
+}
+
+function percent(f: number): string {
+  const p = 100 * f;
+  return `${p >= 10 ? p.toFixed(1) : p >= 0.1 ? p.toFixed(2) : p.toPrecision(2)}%`;
+}
+
+/** Prints sparsityLine on its own line; on a terminal it clears the progress bar first (the next step redraws it). */
+export function sparsityReporter(stream: NodeJS.WriteStream = process.stderr): (s: SparsitySnapshot) => void {
+  const tty = stream.isTTY === true;
+  return (s) => stream.write(`${tty ? '\r\x1b[2K' : ''}${sparsityLine(s)}\n`);
+}
+
+/** Stage messages of a command without a step count (`export`): "loading the model…", with the seconds taken. */
+export function stageReporter(stream: NodeJS.WriteStream = process.stderr): (message: string) => void {
+  const start = performance.now();
+  return (message) => stream.write(`[${((performance.now() - start) / 1000).toFixed(1)} s] ${message}\n`);
+}
+
+/** Which adapter was applied, e.g. "adapter: lora, 24 modules, r = 8" (formats without a rank leave it out). */
+export function adapterLine(a: { kind: AdapterKind; modules: number; r: number }): string {
+  return `adapter: ${a.kind}, ${a.modules} module${a.modules === 1 ? '' : 's'}${a.r > 0 ? `, r = ${a.r}` : ''}`;
 }

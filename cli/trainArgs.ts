@@ -2,9 +2,14 @@
  * `webpeft train` flags → TrainSettings and the dataset options, with every mistake reported as a UsageError.
  * Pure (no GPU, no files), so the mapping is unit-tested on its own (test/cli/trainArgs.test.ts).
  */
+import { resolve } from 'node:path';
 import type { DatasetOptions, TrainSettings } from '../src/run/api';
 import { type FlagReader, UsageError } from './args';
-import { parseMethod, parseMethodOptions } from './methodFlags';
+import { checkIa3Feedforward, defaultTargets, parseMethod, parseMethodOptions, refuseIgnoredLoraFlags } from './methodFlags';
+
+/** The adapter files `train` writes: PEFT's format where the method has one, or webpeft's delta format. */
+export const ADAPTER_FORMATS = ['peft', 'webpeft-delta'] as const;
+export type AdapterFormat = (typeof ADAPTER_FORMATS)[number];
 
 export interface TrainCommand {
   modelDir: string;
@@ -12,6 +17,13 @@ export interface TrainCommand {
   out: string;
   /** Also write the merged checkpoint (exportMerged) here. */
   mergedDir?: string;
+  /** --format; undefined: the method's native export (PEFT's format where PEFT has the method). */
+  adapterFormat?: AdapterFormat;
+  /**
+   * No --targets was given and the default depends on the model family (IA3): `settings.lora.targets` holds the
+   * Llama family's until resolveModelDefaults sees the loaded model.
+   */
+  targetsFromModel: boolean;
   settings: TrainSettings;
   dataset: DatasetOptions;
 }
@@ -26,12 +38,18 @@ export function parseTrainArgs(f: FlagReader): TrainCommand {
   const dataPath = f.string('data');
   const out = f.string('out');
   const mergedDir = f.optional('merged');
+  if (mergedDir !== undefined && resolve(mergedDir) === resolve(modelDir)) {
+    throw new UsageError(`--merged ${mergedDir} is the --model folder: the merged checkpoint would overwrite the base; give another folder`);
+  }
   const method = parseMethod(f);
   const rank = atLeast('rank', f.int('rank', 8), 1);
   const steps = atLeast('steps', f.int('steps', 100), 1);
   // Kaiming vs gaussian A only means something for plain LoRA; the other methods initialise from the weights.
   if (method !== 'lora' && f.has('init')) throw new UsageError(`--init applies to --method lora, not --method ${method}`);
   const options = parseMethodOptions(f, method, rank, steps);
+  refuseIgnoredLoraFlags(f, method, options);
+  const targetsGiven = f.has('targets');
+  const adapterFormat = f.has('format') ? f.choice('format', ADAPTER_FORMATS, 'peft') : undefined;
   const settings: TrainSettings = {
     method,
     lora: {
@@ -39,7 +57,7 @@ export function parseTrainArgs(f: FlagReader): TrainCommand {
       alpha: f.number('alpha', 2 * rank),
       useRslora: f.bool('rslora'),
       dropout: f.number('dropout', 0),
-      targets: f.list('targets', 'q_proj,v_proj'),
+      targets: targetsGiven ? f.list('targets', '') : defaultTargets(method),
       initLoraWeights: f.choice('init', ['default', 'gaussian'] as const, 'default'),
     },
     steps,
@@ -61,6 +79,7 @@ export function parseTrainArgs(f: FlagReader): TrainCommand {
   const spectraEvery = atLeast('spectra-every', f.int('spectra-every', 0), 0);
   if (spectraEvery > 0) settings.spectraEvery = spectraEvery;
   if (settings.lora.targets.length === 0) throw new UsageError('--targets needs at least one module name');
+  if (targetsGiven) checkIa3Feedforward(options.ia3FeedForward, settings.lora.targets);
   if (!(settings.lr > 0)) throw new UsageError(`--lr must be > 0, got ${settings.lr}`);
   if (!(settings.lora.dropout >= 0 && settings.lora.dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${settings.lora.dropout}`);
   const valFraction = f.number('val-fraction', settings.valEvery > 0 ? 0.1 : 0);
@@ -73,7 +92,22 @@ export function parseTrainArgs(f: FlagReader): TrainCommand {
     dataPath,
     out,
     mergedDir,
+    adapterFormat,
+    targetsFromModel: method === 'ia3' && !targetsGiven,
     settings,
     dataset: { onBadLine, valFraction, seed: settings.seed, trainOnAllTokens, seqLen: settings.seqLen },
   };
+}
+
+/**
+ * Fills in the defaults that depend on the loaded model (`ModelSummary.modelType`): IA3's targets per family.
+ * Returns a line saying what it chose, or null when nothing depended on the model.
+ */
+export function resolveModelDefaults(cmd: TrainCommand, modelType: string): string | null {
+  const { settings } = cmd;
+  if (!cmd.targetsFromModel) return null;
+  settings.lora.targets = defaultTargets(settings.method, modelType);
+  cmd.targetsFromModel = false;
+  checkIa3Feedforward(settings.options?.ia3FeedForward, settings.lora.targets);
+  return `${settings.method}: targets ${settings.lora.targets.join(', ')} (PEFT's defaults for ${modelType}; --targets to choose)`;
 }

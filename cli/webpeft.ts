@@ -2,11 +2,12 @@
  * webpeft command line: `npm run webpeft -- <command> [flags]`. User errors print one line and exit 1.
  */
 import { FlagReader, UsageError, parseFlags } from './args';
-import { logitsCommand, spectrumCommand, trainCommand } from './commands';
+import { exportCommand, logitsCommand, spectrumCommand, trainCommand } from './commands';
 
 const USAGE = `usage: webpeft <command> [flags]
-  train     --model DIR --data FILE --out DIR [--merged DIR]
-            [--method lora|pissa|milora|olora|svfit|sorsa|loraxs|lorasb|eva|adalora]
+  train     --model DIR --data FILE --out DIR [--merged DIR] [--format peft|webpeft-delta]
+            [--method lora|pissa|milora|olora|svfit|sorsa|loraxs|lorasb|eva|adalora
+                      |sparse|sara|subnet|dsee|bitfit|ia3|ssf|norms]
             [--rank R --alpha A --targets q_proj,v_proj --rslora --dropout P --init default|gaussian (lora)]
             [--steps N --lr LR --batch B --seq-len T --grad-accum K --warmup W --schedule cosine|constant
              --weight-decay WD --beta1 B1 --beta2 B2 --eps E --max-grad-norm C --val-every N --val-fraction F
@@ -17,8 +18,21 @@ const USAGE = `usage: webpeft <command> [flags]
               eva: --eva-batches N --eva-rho RHO
               adalora: --adalora-init-r R --adalora-tinit N --adalora-tfinal N --adalora-delta-t N
                        --adalora-beta1 B --adalora-beta2 B --adalora-orth-reg W
-            writes adapter_config.json, adapter_model.safetensors, metrics.jsonl, and spectra.jsonl (one
-            SpectraSnapshot per line) with --spectra-every; --merged DIR also writes the merged checkpoint there
+              sparse, subnet, dsee: --density D (0 < D ≤ 1)  or  --match-lora-rank (r·(in + out) entries, r = --rank)
+              sparse: --sparse-init random|gradient|magnitude --regrow-every N (0: never) --regrow-fraction F
+                      --regrow-until F --candidate-factor C
+              sara: --sara-fraction F --sara-reselect-at F (0: never)
+              subnet (and sparse with --sparse-init gradient): --subnet-batches N --subnet-score abs|fisher
+              ia3: --ia3-feedforward a,b (targets that scale their input)
+            --targets defaults to q_proj,v_proj; for ia3 to PEFT's (k_proj,v_proj,down_proj; GPT-2: c_attn,mlp.c_proj);
+            sparse, sara, subnet, bitfit, ia3, ssf, norms refuse --alpha/--rslora/--dropout (no low-rank factors)
+            writes the adapter (adapter_config.json + adapter_model.safetensors in PEFT's format where PEFT has
+            the method, else or with --format webpeft-delta webpeft_delta.json + webpeft_delta.safetensors),
+            metrics.jsonl, spectra.jsonl (one SpectraSnapshot per line) with --spectra-every, sparsity.jsonl (one
+            SparsitySnapshot per line) for sparse, sara, subnet and dsee; --merged DIR also writes the merged checkpoint
+  export    --model DIR --adapter DIR --out DIR [--format safetensors]
+            merges the adapter (PEFT LoRA/AdaLoRA/IA3/SHiRA or a webpeft delta) into the base and writes the
+            checkpoint transformers loads: config.json, model.safetensors and the tokenizer files
   logits    --model DIR [--adapter DIR] --ids 1,2,3 --out FILE.json
   spectrum  --model DIR [--adapter DIR] --out FILE.json
             singular values of every 2-D weight (of W + ΔW where the adapter touches it):
@@ -34,6 +48,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'train') await trainCommand(flags);
   else if (command === 'logits') await logitsCommand(flags);
   else if (command === 'spectrum') await spectrumCommand(flags);
+  else if (command === 'export') await exportCommand(flags);
   else throw new UsageError(`unknown command "${command}"\n${USAGE}`);
 }
 

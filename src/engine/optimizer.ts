@@ -18,7 +18,15 @@ export interface AdamWSettings {
   maxGradNorm: number;
 }
 
-export class AdamW {
+/**
+ * What a method may see of the optimizer: the moments of one of its parameters, so that a method that moves its
+ * parameters (sparse fine-tuning re-selects its index set) can move their AdamW state with them.
+ */
+export interface OptimizerMoments {
+  moments(param: TrainableParam): { m: GpuTensor; v: GpuTensor } | undefined;
+}
+
+export class AdamW implements OptimizerMoments {
   private readonly m: GpuTensor[];
   private readonly v: GpuTensor[];
   /** [2]: clip factor, gradient norm (before clipping). */
@@ -33,6 +41,11 @@ export class AdamW {
     this.m = params.map((p) => rt.tensor(`adam.m ${p.name}`, p.value.shape));
     this.v = params.map((p) => rt.tensor(`adam.v ${p.name}`, p.value.shape));
     this.stats = rt.tensor('adam.stats', [2]);
+  }
+
+  moments(param: TrainableParam): { m: GpuTensor; v: GpuTensor } | undefined {
+    const i = this.params.indexOf(param);
+    return i < 0 ? undefined : { m: this.m[i], v: this.v[i] };
   }
 
   zeroGrad(): void {

@@ -7,7 +7,7 @@ import { fill } from '../gpu/ops/elementwise';
 import type { Batch } from '../data/batches';
 import type { StepMetrics, TrainSettings } from '../run/api';
 import type { TrainableParam } from '../methods/types';
-import { AdamW } from './optimizer';
+import { AdamW, type OptimizerMoments } from './optimizer';
 import { trainingPass } from './pass';
 import { learningRate } from './schedule';
 import type { Transformer } from './transformer';
@@ -22,8 +22,8 @@ export interface TrainLoopHooks {
   now(): number;
   /** After every micro-batch's backward, before clipping and AdamW (step counts from 0): regulariser gradients. */
   beforeOptimizerStep?(step: number): void;
-  /** After AdamW, with that step's gradients still in place: budget schedules, masks. */
-  afterOptimizerStep?(step: number): Promise<void>;
+  /** After AdamW, with that step's gradients still in place: budget schedules, masks, index-set updates. */
+  afterOptimizerStep?(step: number, optimizer: OptimizerMoments): Promise<void>;
   /** After a step is recorded (step counts from 1): periodic measurements such as spectra. */
   afterStep?(stepNo: number): Promise<void>;
 }
@@ -76,7 +76,7 @@ export async function trainLoop(
       rt.copy(opt.stats, acc, 1, 1, 1);
       const read = rt.readback(acc);
       rt.flush();
-      if (hooks.afterOptimizerStep) await hooks.afterOptimizerStep(step);
+      if (hooks.afterOptimizerStep) await hooks.afterOptimizerStep(step, opt);
       const stepNo = step + 1;
       const tokens = s.gradAccum * s.batchSize * s.seqLen;
       const previous = pending;

@@ -104,8 +104,8 @@ export class Transformer implements BlockModel {
     const fn = this.weights.finalNorm;
     // dres starts at zero: the norm backward accumulates into it.
     fill(rt, dres, 0);
-    if (spec.family === 'llama') rmsnormBackward(rt, { dx: dres, dout: dfinal, x, rstd: arena.flat('rstdF'), weight: fn.weight, M: p.M, C });
-    else layernormBackward(rt, { dx: dres, dout: dfinal, x, mean: arena.flat('meanF'), rstd: arena.flat('rstdF'), weight: fn.weight, M: p.M, C });
+    if (spec.family === 'llama') rmsnormBackward(rt, { dx: dres, dout: dfinal, x, rstd: arena.flat('rstdF'), weight: fn.weight, dweight: fn.grad?.weight, M: p.M, C });
+    else layernormBackward(rt, { dx: dres, dout: dfinal, x, mean: arena.flat('meanF'), rstd: arena.flat('rstdF'), weight: fn.weight, dweight: fn.grad?.weight, dbias: fn.grad?.bias, M: p.M, C });
     const lowest = this.lowestTrainableLayer();
     for (let l = spec.layers - 1; l >= lowest; l--) {
       if (spec.family === 'llama') llamaBlockBackward(this, l, p, dres);
@@ -113,9 +113,9 @@ export class Transformer implements BlockModel {
     }
   }
 
-  /** Layers below the lowest one with trainable adapters need no backward (the base is frozen). */
+  /** Layers below the lowest one with trainable adapters or norms need no backward (the base is frozen). */
   private lowestTrainableLayer(): number {
-    const i = this.weights.blocks.findIndex((b) => b.linears.some((lin) => lin.trainable));
+    const i = this.weights.blocks.findIndex((b) => b.linears.some((lin) => lin.trainable) || b.ln1.grad !== undefined || b.ln2.grad !== undefined);
     return i < 0 ? this.spec.layers : i;
   }
 

@@ -11,8 +11,16 @@ import type { LinearSpec, ModelSpec } from '../model/spec';
 import { Linear } from './linear';
 
 export interface NormWeights {
+  /** Checkpoint tensor names, e.g. model.layers.0.input_layernorm.weight (what norm-only tuning exports). */
+  weightName: string;
+  biasName?: string;
   weight: GpuTensor;
   bias?: GpuTensor;
+  /**
+   * Set while a method trains this norm's affine parameters (norm-only tuning, BitFit's LayerNorm biases): the
+   * backward pass accumulates ∂L/∂weight and ∂L/∂bias here. Absent for a frozen norm.
+   */
+  grad?: { weight?: GpuTensor; bias?: GpuTensor };
 }
 
 export interface BlockWeights {
@@ -102,7 +110,9 @@ export async function uploadWeights(
   }
   const get = (name: string): GpuTensor => gpu.get(name) as GpuTensor;
   const norm = (name: string): NormWeights =>
-    spec.family === 'llama' ? { weight: get(name) } : { weight: get(`${name}.weight`), bias: get(`${name}.bias`) };
+    spec.family === 'llama'
+      ? { weightName: name, weight: get(name) }
+      : { weightName: `${name}.weight`, biasName: `${name}.bias`, weight: get(`${name}.weight`), bias: get(`${name}.bias`) };
   const g = spec.family === 'gpt2' ? gpt2Globals(prefix) : { ...LLAMA_GLOBALS, positions: '' };
   const blocks: BlockWeights[] = linears.map((lins, i) => {
     const norms = spec.family === 'gpt2' ? gpt2Norms(i, prefix) : llamaNorms(i);
@@ -124,4 +134,9 @@ export async function uploadWeights(
 /** Total parameters the checkpoint holds for this model (tied head counted once). */
 export function parameterCount(spec: ModelSpec, tensorNames: string[]): number {
   return weightPlan(spec, tensorNames).plan.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** Every norm of the model in forward order: ln1 and ln2 of each block, then the final norm. */
+export function allNorms(w: ModelWeights): NormWeights[] {
+  return [...w.blocks.flatMap((b) => [b.ln1, b.ln2]), w.finalNorm];
 }

@@ -11,8 +11,12 @@
 import type { Checkpoint } from '../formats/checkpoint';
 import type { GpuRuntime } from '../gpu/runtime';
 import type { Linear } from '../engine/linear';
+import type { OptimizerMoments } from '../engine/optimizer';
+import type { NormWeights } from '../engine/weights';
+import type { TensorEdit } from '../formats/webpeftDelta';
+import type { ModelSpec } from '../model/spec';
 import type { LinearSpec } from '../model/spec';
-import type { AdapterFiles } from '../run/api';
+import type { AdapterFiles, LayerSparsity } from '../run/api';
 import type { LinearAdapter, TrainableParam } from './types';
 
 /** ΔW of one linear layer in nn.Linear orientation: ΔW[out, in] = scaling · B[out, k] · A[k, in]. */
@@ -30,6 +34,11 @@ export interface LowRankDelta {
 export interface MethodSetup {
   rt: GpuRuntime;
   linears: Linear[];
+  /**
+   * The model beyond its linears: its spec and every norm (ln1, ln2 per block, final), for the methods that train
+   * norms or add biases (norm-only, BitFit, SSF). The session always gives it; weight-only unit tests may not.
+   */
+  model?: { spec: ModelSpec; norms: NormWeights[] };
   /** The original weights, as stored (F16/BF16/F32), read lazily. */
   checkpoint: Checkpoint;
   seed: number;
@@ -43,6 +52,11 @@ export interface MethodSetup {
   progress(message: string, fraction: number): void;
 }
 
+export interface MethodEdits {
+  edits: TensorEdit[];
+  configPatch: Record<string, unknown>;
+}
+
 export interface MethodRun {
   /** PEFT-ish name of the method, e.g. "lora", "pissa". */
   readonly method: string;
@@ -52,9 +66,22 @@ export interface MethodRun {
   /** After all micro-batches' backward of a step, before clipping and AdamW: add regulariser gradients. */
   beforeOptimizerStep?(rt: GpuRuntime, step: number, totalSteps: number): void;
   /** After AdamW of a step (gradients still hold that step's values): budget schedules, masks, re-selection. */
-  afterOptimizerStep?(rt: GpuRuntime, step: number, totalSteps: number): Promise<void>;
-  /** Exact ΔW of every adapted layer against the original checkpoint weight. */
+  afterOptimizerStep?(rt: GpuRuntime, step: number, totalSteps: number, optimizer: OptimizerMoments): Promise<void>;
+  /** Exact ΔW of every adapted layer against the original checkpoint weight, as far as it is low-rank. */
   deltas(rt: GpuRuntime): Promise<LowRankDelta[]>;
+  /**
+   * Everything else the method changed (sparse entries, per-channel scales, biases, norms) against the original
+   * checkpoint, in stored layout and application order, and the config.json keys a merged checkpoint needs (a
+   * Llama given biases by BitFit needs attention_bias). Applied after the low-rank deltas.
+   */
+  edits?(rt: GpuRuntime): Promise<MethodEdits>;
+  /**
+   * Switches what the method changed outside the linears' adapter lists (trained norm weights) off and on, so
+   * "without adapter" is the original model.
+   */
+  setEnabled?(enabled: boolean): void;
+  /** Sparse methods: the kept index sets per layer and how they changed, for the page. */
+  sparsity?(): LayerSparsity[];
   /** The adapter files PEFT loads on the ORIGINAL base (`PeftModel.from_pretrained`). */
   exportAdapter(rt: GpuRuntime, base: Checkpoint, baseModelNameOrPath: string): Promise<AdapterFiles>;
   /**

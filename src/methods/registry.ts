@@ -5,6 +5,10 @@
 import type { LinearSpec } from '../model/spec';
 import { type LoraSettings, METHOD_DEFAULTS, METHOD_NAMES, type MethodName, type MethodOptions } from '../run/api';
 import { attachAdalora } from './adalora';
+import { attachDiag } from './diag';
+import { isFeedforwardModule } from '../formats/ia3';
+import type { ModelSpec } from '../model/spec';
+import { attachSparse, sparseBudget } from './sparse';
 import { attachEva } from './eva';
 import { rankFor, targetsModule } from './lora/config';
 import { loraConfigFrom } from './common/targets';
@@ -46,6 +50,16 @@ export async function createMethodRun(method: MethodName, setup: MethodSetup, lo
       return attachEva(setup, lora, options);
     case 'adalora':
       return attachAdalora(setup, lora, options, totalSteps);
+    case 'bitfit':
+    case 'ia3':
+    case 'ssf':
+    case 'norms':
+      return attachDiag(setup, lora, options, method);
+    case 'sparse':
+    case 'sara':
+    case 'subnet':
+    case 'dsee':
+      return attachSparse(setup, lora, options, method, totalSteps);
   }
 }
 
@@ -54,9 +68,16 @@ export async function createMethodRun(method: MethodName, setup: MethodSetup, lo
  * from each weight's spectrum (`svfitRanks`), EVA's redistribution keeps the budget r per layer on average but
  * moves it between layers of different widths, so EVA reports the count before redistribution.
  */
-export function trainableCount(method: MethodName, lora: LoraSettings, options: MethodOptions, linears: LinearSpec[], svfitRanks?: Map<string, number>): number {
+export function trainableCount(method: MethodName, lora: LoraSettings, options: MethodOptions, linears: LinearSpec[], svfitRanks?: Map<string, number>, model?: ModelSpec): number {
   const cfg = loraConfigFrom(lora);
   let n = 0;
+  if (method === 'norms' || method === 'bitfit') {
+    // Norms: ln1 and ln2 of every block and the final norm; GPT-2's LayerNorms also have biases (BitFit trains those).
+    const norms = model ? (2 * model.layers + 1) * model.hidden : 0;
+    const layerNorm = model?.family === 'gpt2';
+    if (method === 'norms') return norms * (layerNorm ? 2 : 1);
+    if (layerNorm) n += norms;
+  }
   for (const l of linears) {
     if (!targetsModule(cfg, l.modulePath)) continue;
     const r = rankFor(cfg, l.modulePath);
@@ -74,6 +95,23 @@ export function trainableCount(method: MethodName, lora: LoraSettings, options: 
         break;
       case 'adalora':
         n += options.adaloraInitR * (io + 1);
+        break;
+      case 'bitfit':
+        n += l.outFeatures;
+        break;
+      case 'ssf':
+        n += 2 * l.outFeatures;
+        break;
+      case 'ia3':
+        n += isFeedforwardModule(options.ia3FeedForward, l.modulePath) ? l.inFeatures : l.outFeatures;
+        break;
+      case 'sparse':
+      case 'sara':
+      case 'subnet':
+        n += sparseBudget(method, options, l, r);
+        break;
+      case 'dsee':
+        n += sparseBudget(method, options, l, r) + r * io;
         break;
       default:
         n += r * io;

@@ -33,6 +33,32 @@ export interface LinearAdapter {
    * gradient at init). Layers with trainable parameters get a backward anyway.
    */
   readonly needsBackward?: boolean;
+  /**
+   * For adapters that change the base product itself rather than add to it (IA3, SSF): per-channel scaling of
+   * the layer's input or output. At most one adapter of a layer has one. Such an adapter's own forward/backward
+   * are still called (for additive parts, e.g. SSF's shift) after the wrapped base product.
+   */
+  readonly wrap?: BaseWrap;
+}
+
+/**
+ * y = post(base(pre(x))) where pre(x) = x ⊙ s_in and post(z) = z ⊙ s_out (z includes the base bias). The
+ * wrap owns the buffers for the scaled input and the unscaled output, so a layer that accumulates into y
+ * (o_proj adds into the residual stream) only scales its own product.
+ */
+export interface BaseWrap {
+  /** The input the base matmul reads: x itself, or x ⊙ s_in in the wrap's buffer. */
+  input(rt: GpuRuntime, x: GpuTensor, M: number): GpuTensor;
+  /** Where the base matmul writes when the output is scaled (the saved z), or null to write into y directly. */
+  output(rt: GpuRuntime, M: number): GpuTensor | null;
+  /** y (+)= z ⊙ s_out, for a wrap whose output() gave a buffer. */
+  finishForward(rt: GpuRuntime, z: GpuTensor, y: GpuTensor, M: number, accumulate: boolean): void;
+  /** ∂L/∂z from dy (s_out's gradient accumulates from dy and the saved z); dy itself when the output is not scaled. */
+  outputGrad(rt: GpuRuntime, dy: GpuTensor, M: number): GpuTensor;
+  /** Where the base backward writes ∂L/∂(x ⊙ s_in) when the input is scaled, or null to write dx directly. */
+  inputGrad(rt: GpuRuntime, M: number): GpuTensor | null;
+  /** dx (+)= g ⊙ s_in, and s_in's gradient from g and x, for a wrap whose inputGrad() gave a buffer. */
+  finishBackward(rt: GpuRuntime, x: GpuTensor, g: GpuTensor, dx: GpuTensor, M: number, accumulate: boolean): void;
 }
 
 /** A method builds adapters for the linear layers it targets (from its config), on the GPU. */

@@ -78,7 +78,7 @@ export interface LoraSettings {
 }
 
 /** The methods `train` offers; names as PEFT spells them where PEFT has them. */
-export const METHOD_NAMES = ['lora', 'pissa', 'milora', 'olora', 'svfit', 'sorsa', 'loraxs', 'lorasb', 'eva', 'adalora'] as const;
+export const METHOD_NAMES = ['lora', 'pissa', 'milora', 'olora', 'svfit', 'sorsa', 'loraxs', 'lorasb', 'eva', 'adalora', 'sparse', 'sara', 'subnet', 'dsee', 'bitfit', 'ia3', 'ssf', 'norms'] as const;
 export type MethodName = (typeof METHOD_NAMES)[number];
 
 /**
@@ -107,6 +107,32 @@ export interface MethodOptions {
   adaloraBeta1: number;
   adaloraBeta2: number;
   adaloraOrthReg: number;
+  /** Sparse methods (sparse, subnet, dsee): fraction of each target weight's entries trained. */
+  density: number;
+  /**
+   * Sparse methods: keep r·(in + out) entries per layer (r = the LoRA rank) instead of a density: the same
+   * trainable count as LoRA, and the budget PEFT's SHiRA format requires.
+   */
+  matchLoraRank: boolean;
+  /** Sparse FT: how the first index set is chosen. */
+  sparseInit: 'random' | 'gradient' | 'magnitude';
+  /** Sparse FT: prune and regrow every N steps (0: never). */
+  regrowEvery: number;
+  /** Sparse FT: fraction of the kept entries replaced at the first update, decaying (cosine) to 0 at regrowUntil. */
+  regrowFraction: number;
+  /** Sparse FT: fraction of the training after which the index set stays fixed. */
+  regrowUntil: number;
+  /** Sparse FT: regrowth candidates per kept entry, drawn afresh (seeded) for each update interval. */
+  candidateFactor: number;
+  /** SaRA: fraction of each weight's entries, the smallest |W|, that train. */
+  saraFraction: number;
+  /** SaRA's progressive adjustment: at this fraction of the training, re-select the smallest |W + ΔW| (0: never). */
+  saraReselectAt: number;
+  /** Gradient-selected subnetwork: calibration batches and the score (Σ|g| or Σg², a Fisher estimate). */
+  subnetBatches: number;
+  subnetScore: 'abs' | 'fisher';
+  /** IA3: target modules that scale their input (PEFT's feedforward_modules); the others scale their output. */
+  ia3FeedForward: string[];
 }
 
 export const METHOD_DEFAULTS: MethodOptions = {
@@ -124,6 +150,18 @@ export const METHOD_DEFAULTS: MethodOptions = {
   adaloraBeta1: 0.85,
   adaloraBeta2: 0.85,
   adaloraOrthReg: 0.5,
+  density: 0.01,
+  matchLoraRank: false,
+  sparseInit: 'random',
+  regrowEvery: 20,
+  regrowFraction: 0.3,
+  regrowUntil: 0.75,
+  candidateFactor: 1,
+  saraFraction: 0.1,
+  saraReselectAt: 0.5,
+  subnetBatches: 8,
+  subnetScore: 'abs',
+  ia3FeedForward: ['down_proj', 'mlp.c_proj'],
 };
 
 export interface TrainSettings {
@@ -194,6 +232,34 @@ export interface SpectraSnapshot {
   layers: LayerSpectrum[];
 }
 
+/** One sparse layer at a step: what it keeps, how its index set changed, and where the kept entries sit. */
+export interface LayerSparsity {
+  modulePath: string;
+  /** [out, in] */
+  shape: [number, number];
+  kept: number;
+  /** kept / (out · in) */
+  density: number;
+  /** Index-set updates so far, and entries dropped and regrown over all of them and at the last one. */
+  updates: number;
+  dropped: number;
+  regrown: number;
+  lastDropped: number;
+  lastRegrown: number;
+  /** Fractions of output rows and input columns holding at least one kept entry. */
+  rowsTouched: number;
+  colsTouched: number;
+  /** Kept entries per cell of a gridRows × gridCols partition of the [out, in] weight (row-major): the picture. */
+  gridRows: number;
+  gridCols: number;
+  grid: number[];
+}
+
+export interface SparsitySnapshot {
+  step: number;
+  layers: LayerSparsity[];
+}
+
 /** `webpeft spectrum` output: {"weights": {"<checkpoint tensor name>": {"shape": [rows, cols], "singular_values": [...]}}}. */
 export interface SpectrumFile {
   weights: Record<string, { shape: [number, number]; singular_values: number[] }>;
@@ -224,11 +290,17 @@ export interface GenerateOptions {
 }
 
 export interface AdapterFiles {
-  /** adapter_config.json text. */
+  /** adapter_config.json text (webpeft_delta.json for our own delta format). */
   config: string;
-  /** adapter_model.safetensors bytes. */
+  /** adapter_model.safetensors bytes (webpeft_delta.safetensors). */
   weights: Uint8Array<ArrayBuffer>;
+  /** File names when they are not PEFT's adapter_config.json / adapter_model.safetensors. */
+  configName?: string;
+  weightsName?: string;
 }
+
+/** Adapter formats the studio loads. */
+export type AdapterKind = 'lora' | 'adalora' | 'ia3' | 'shira' | 'webpeft-delta';
 
 export interface TrainerApi {
   init(): Promise<DeviceSummary>;
@@ -242,6 +314,7 @@ export interface TrainerApi {
     onMetrics: (m: StepMetrics) => void,
     onSpectra?: (s: SpectraSnapshot) => void,
     onProgress?: (message: string, fraction: number) => void,
+    onSparsity?: (s: SparsitySnapshot) => void,
   ): Promise<RunSummary>;
   /** Singular values of every weight the settings target, before training. */
   weightSpectra(settings: TrainSettings): Promise<WeightSpectrum[]>;
@@ -250,15 +323,22 @@ export interface TrainerApi {
   generate(options: GenerateOptions): Promise<string>;
   /** Mean validation loss with or without the trained adapter. */
   evaluate(useAdapter: boolean): Promise<number>;
-  exportAdapter(): Promise<AdapterFiles>;
+  /**
+   * The trained adapter: in PEFT's format where PEFT has the method (LoRA and the SVD methods as LoRA, IA3,
+   * SHiRA when the budget fits), else, or when asked, as a webpeft delta.
+   */
+  exportAdapter(format?: 'peft' | 'webpeft-delta'): Promise<AdapterFiles>;
   /** The base with the trained update merged in: config.json, model.safetensors and the tokenizer files. */
   exportMerged(): Promise<OutputFile[]>;
 }
 
 /** What the CLI and tests use beyond the page's API: adapters from disk and raw logits. */
 export interface EngineApi extends TrainerApi {
-  /** Applies a PEFT LoRA adapter (as PEFT saves it) to the loaded model, replacing any current adapter. */
-  loadAdapter(files: NamedBlob[]): Promise<{ modules: number; r: number }>;
+  /**
+   * Applies an adapter folder to the loaded model, replacing any current one: PEFT LoRA/AdaLoRA, IA3 or SHiRA (as
+   * PEFT saves them), or a webpeft delta. `r` is the LoRA/SHiRA rank (0 for formats without one).
+   */
+  loadAdapter(files: NamedBlob[]): Promise<{ kind: AdapterKind; modules: number; r: number }>;
   /** Logits [T, V] of one sequence, with the current adapter applied when there is one. */
   logits(ids: number[]): Promise<{ shape: [number, number]; data: Float32Array }>;
   /**

@@ -4,7 +4,6 @@
  */
 import { evalBatches, BatchSampler, type Batch } from '../data/batches';
 import { loadDataset, type PreparedDataset } from '../data/datasets';
-import { openAdapter } from '../formats/peft';
 import { acquireDevice } from '../gpu/device';
 import { GpuRuntime } from '../gpu/runtime';
 import { view } from '../gpu/tensor';
@@ -12,10 +11,12 @@ import { generateIds } from '../engine/generate';
 import { evaluateLoss, trainLoop } from '../engine/train';
 import { trainingPass } from '../engine/pass';
 import { Transformer } from '../engine/transformer';
+import { allNorms } from '../engine/weights';
 import type { Linear } from '../engine/linear';
 import { LoraLayer } from '../methods/lora/layer';
-import { loraConfigFromPeft, readLoraValues } from '../methods/lora/peft';
-import { LoraRun } from '../methods/lora/run';
+import { loadAdapterRun } from '../methods/loaded';
+import { deltaAdapterFiles } from '../methods/common/deltaFiles';
+import { applyTensorEdit, type TensorEdit } from '../formats/webpeftDelta';
 import { rankFor, targetsModule } from '../methods/lora/config';
 import type { LowRankDelta, MethodRun, MethodSetup } from '../methods/method';
 import { createMethodRun, isMethodName, methodOptions, trainableCount } from '../methods/registry';
@@ -25,6 +26,7 @@ import { rankForEnergy } from '../linalg/diagnostics';
 import { singularValues } from '../linalg/svd';
 import type {
   AdapterFiles,
+  AdapterKind,
   DatasetOptions,
   DatasetSummary,
   DeviceSummary,
@@ -38,6 +40,7 @@ import type {
   OutputFile,
   RunSummary,
   SpectraSnapshot,
+  SparsitySnapshot,
   SpectrumFile,
   StepMetrics,
   TrainSettings,
@@ -113,7 +116,7 @@ export class Session implements EngineApi {
     const o = methodOptions(options);
     const linears = this.loaded().weights.blocks.flatMap((b) => b.linears.map((l) => l.spec));
     const ranks = method === 'svfit' ? await this.svfitRankMap(settings, o.svfitEnergy) : undefined;
-    return trainableCount(method, settings, o, linears, ranks);
+    return trainableCount(method, settings, o, linears, ranks, this.loaded().spec);
   }
 
   async weightSpectra(s: TrainSettings): Promise<WeightSpectrum[]> {
@@ -127,7 +130,13 @@ export class Session implements EngineApi {
     });
   }
 
-  async train(s: TrainSettings, onMetrics: (m: StepMetrics) => void, onSpectra?: (s: SpectraSnapshot) => void, onProgress?: SetupProgress): Promise<RunSummary> {
+  async train(
+    s: TrainSettings,
+    onMetrics: (m: StepMetrics) => void,
+    onSpectra?: (s: SpectraSnapshot) => void,
+    onProgress?: SetupProgress,
+    onSparsity?: (s: SparsitySnapshot) => void,
+  ): Promise<RunSummary> {
     // A Stop pressed while the run is still being set up must count.
     this.stopRequested = false;
     return this.exclusive('training', async () => {
@@ -146,17 +155,27 @@ export class Session implements EngineApi {
       const every = s.spectraEvery ?? 0;
       const tracker = every > 0 && onSpectra ? await SpectraTracker.create(rt, this.loaded().checkpoint, [...run.adapters.keys()].map((p) => this.linearAt(p).spec), s.seed) : null;
       if (tracker && onSpectra) onSpectra(await tracker.snapshot(rt, 0, await run.deltas(rt)));
+      // Sparse methods: the index sets at the start, after every update that changed them, and at the end.
+      const sparsity = run.sparsity && onSparsity ? () => run.sparsity?.() ?? [] : null;
+      let updatesSeen = 0;
+      if (sparsity && onSparsity) onSparsity({ step: 0, layers: sparsity() });
       const t0 = this.now();
       const r = await trainLoop(model, run.params(), s, sampler, val, {
         onMetrics,
         shouldStop: () => this.stopRequested,
         now: this.now,
         beforeOptimizerStep: run.beforeOptimizerStep ? (step) => run.beforeOptimizerStep?.(rt, step, s.steps) : undefined,
-        afterOptimizerStep: run.afterOptimizerStep ? (step) => run.afterOptimizerStep?.(rt, step, s.steps) ?? Promise.resolve() : undefined,
+        afterOptimizerStep: run.afterOptimizerStep ? (step, opt) => run.afterOptimizerStep?.(rt, step, s.steps, opt) ?? Promise.resolve() : undefined,
         afterStep:
-          tracker && onSpectra
+          (tracker && onSpectra) || sparsity
             ? async (stepNo) => {
-                if (stepNo % every === 0 || stepNo === s.steps) onSpectra(await tracker.snapshot(rt, stepNo, await run.deltas(rt)));
+                if (tracker && onSpectra && (stepNo % every === 0 || stepNo === s.steps)) onSpectra(await tracker.snapshot(rt, stepNo, await run.deltas(rt)));
+                if (sparsity && onSparsity) {
+                  const layers = sparsity();
+                  const updates = layers.reduce((n, l) => n + l.updates, 0);
+                  if (updates !== updatesSeen || stepNo === s.steps) onSparsity({ step: stepNo, layers });
+                  updatesSeen = updates;
+                }
               }
             : undefined,
       });
@@ -192,17 +211,23 @@ export class Session implements EngineApi {
     });
   }
 
-  async exportAdapter(): Promise<AdapterFiles> {
+  async exportAdapter(format: 'peft' | 'webpeft-delta' = 'peft'): Promise<AdapterFiles> {
     const m = this.loaded();
-    if (!this.run) throw new Error('there is no adapter to export: train one first');
-    return this.run.exportAdapter(this.runtime(), m.checkpoint, baseName(m));
+    const run = this.run;
+    if (!run) throw new Error('there is no adapter to export: train one first');
+    const rt = this.runtime();
+    if (format === 'peft') return run.exportAdapter(rt, m.checkpoint, baseName(m));
+    const extra = run.edits ? await run.edits(rt) : { edits: [], configPatch: {} };
+    const edits: TensorEdit[] = [...lowRankEdits(await run.deltas(rt)), ...extra.edits];
+    return deltaAdapterFiles({ method: run.method, baseModelNameOrPath: baseName(m), configPatch: extra.configPatch, edits });
   }
 
   async exportMerged(): Promise<OutputFile[]> {
     const m = this.loaded();
     if (!this.run) throw new Error('there is no trained update to merge: train one first');
     const run = this.run;
-    return this.exclusive('merging', async () => mergedCheckpoint(this.runtime(), m.checkpoint, await run.deltas(this.runtime())));
+    const rt = this.runtime();
+    return this.exclusive('merging', async () => mergedCheckpoint(rt, m.checkpoint, await run.deltas(rt), undefined, run.edits ? await run.edits(rt) : undefined));
   }
 
   async spectrum(onProgress?: (done: number, total: number) => void): Promise<SpectrumFile> {
@@ -211,12 +236,15 @@ export class Session implements EngineApi {
     return this.exclusive('measuring spectra', async () => {
       const deltas = new Map<string, LowRankDelta>();
       for (const d of this.run ? await this.run.deltas(rt) : []) deltas.set(d.linear.weightName, d);
+      const edits = this.run?.edits ? (await this.run.edits(rt)).edits : [];
       const names = m.checkpoint.tensorNames().filter((n) => m.checkpoint.entry(n).shape.length === 2);
       const weights: SpectrumFile['weights'] = {};
       let done = 0;
       for (const name of names) {
         const [rows, cols] = m.checkpoint.entry(name).shape;
-        const W = rt.upload(`spectrum ${name}`, [rows, cols], await m.checkpoint.read(name));
+        const host = await m.checkpoint.read(name);
+        for (const e of edits) if (e.tensor === name) applyTensorEdit(host, e);
+        const W = rt.upload(`spectrum ${name}`, [rows, cols], host);
         const d = deltas.get(name);
         const B = d && d.k > 0 ? rt.upload('spectrum ΔB', [d.linear.outFeatures, d.k], d.B) : null;
         const A = d && d.k > 0 ? rt.upload('spectrum ΔA', [d.k, d.linear.inFeatures], d.A) : null;
@@ -232,14 +260,12 @@ export class Session implements EngineApi {
     });
   }
 
-  async loadAdapter(files: NamedBlob[]): Promise<{ modules: number; r: number }> {
-    const opened = await openAdapter(files);
-    const cfg = loraConfigFromPeft(opened);
-    const values = await readLoraValues(opened);
+  async loadAdapter(files: NamedBlob[]): Promise<{ kind: AdapterKind; modules: number; r: number }> {
     const model = this.transformerFor(this.transformer?.arena.maxRows ?? 64);
     await this.releaseRun();
-    this.run = LoraRun.attach(this.runtime(), model.linears, cfg, 0, values);
-    return { modules: opened.modules.length, r: cfg.r };
+    const loaded = await loadAdapterRun(this.runtime(), files, model.linears, allNorms(model.weights));
+    this.run = loaded.run;
+    return { kind: loaded.kind, modules: loaded.modules, r: loaded.r };
   }
 
   async logits(ids: number[]): Promise<{ shape: [number, number]; data: Float32Array }> {
@@ -317,6 +343,7 @@ export class Session implements EngineApi {
     const setup: MethodSetup = {
       rt,
       linears: model.linears,
+      model: { spec: model.spec, norms: allNorms(model.weights) },
       checkpoint: this.loaded().checkpoint,
       seed: s.seed,
       calibrate: async (batches, backward) => {
@@ -374,6 +401,7 @@ export class Session implements EngineApi {
     const linears = this.transformer?.linears ?? [];
     const saved = linears.map((l) => l.adapters.splice(0));
     const restorers: LoraLayer[] = [];
+    this.run?.setEnabled?.(enabled);
     if (enabled) {
       linears.forEach((l, i) => l.adapters.push(...saved[i]));
     } else {
@@ -394,6 +422,7 @@ export class Session implements EngineApi {
         l.adapters.push(...saved[i]);
       });
       for (const r of restorers) r.release(rt);
+      this.run?.setEnabled?.(true);
     }
   }
 }
@@ -413,6 +442,17 @@ function validateSettings(s: TrainSettings): void {
   if (!(s.lr > 0)) throw new Error(`learning rate must be positive, got ${s.lr}`);
   if (!isMethodName(s.method)) throw new Error(`unknown method "${s.method}"`);
   if (s.spectraEvery !== undefined && (!Number.isInteger(s.spectraEvery) || s.spectraEvery < 0)) throw new Error(`spectra interval must be a non-negative integer, got ${s.spectraEvery}`);
+}
+
+/** Low-rank deltas as delta-file edits (a method that has both, e.g. DSEE, exports one file). */
+function lowRankEdits(deltas: LowRankDelta[]): TensorEdit[] {
+  return deltas
+    .filter((d) => d.k > 0)
+    .map((d) => {
+      const s = d.linear;
+      const shape = s.layout === 'out_in' ? [s.outFeatures, s.inFeatures] : [s.inFeatures, s.outFeatures];
+      return { kind: 'lowrank_add', tensor: s.weightName, shape, transposed: s.layout === 'in_out', A: d.A, B: d.B, rank: d.k, scaling: d.scaling };
+    });
 }
 
 function baseName(m: LoadedModel): string {

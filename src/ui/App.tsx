@@ -38,24 +38,29 @@ export function App() {
           <DatasetLoader />
           <DatasetCard />
         </Section>
-        <Section step={3} title="Settings" subtitle="A method, its low-rank adapter on the targeted linear layers, and the optimiser" testId="section-settings">
+        <Section step={3} title="Settings" subtitle="A method, the adapter it trains on the targeted linear layers, and the optimiser" testId="section-settings">
           <SettingsForm />
         </Section>
         <Section step={4} title="Train" subtitle="Live loss on your GPU" testId="section-train">
           <TrainPanel />
         </Section>
-        <Section step={5} title="Spectra" subtitle="Singular values of the target weights before training, and of the update while it trains" testId="section-spectra">
+        <Section
+          step={5}
+          title="Spectra"
+          subtitle="Singular values of the target weights before training, and of the update while it trains; for sparse methods, the entries each layer trains"
+          testId="section-spectra"
+        >
           <SpectraPanel />
         </Section>
         <Section step={6} title="Try it" subtitle="Generate before and after" testId="section-samples">
           <SamplePanel />
         </Section>
-        <Section step={7} title="Download" subtitle="A PEFT adapter (adapter_config.json + adapter_model.safetensors), or the merged model" testId="section-download">
+        <Section step={7} title="Download" subtitle="A PEFT adapter (adapter_config.json + adapter_model.safetensors) or, where PEFT has no format, a webpeft delta; or the merged model" testId="section-download">
           <DownloadPanel />
         </Section>
       </main>
       <footer className="page-foot muted small">
-        webpeft trains LoRA-family adapters locally; the sample model is Karpathy&apos;s stories260K (MIT) and the sample text is
+        webpeft trains adapters locally; the sample model is Karpathy&apos;s stories260K (MIT) and the sample text is
         from tinyshakespeare (public domain). See <a href={`${import.meta.env.BASE_URL}sample/SOURCE.md`}>sample sources</a>.
       </footer>
     </div>

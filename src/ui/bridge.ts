@@ -1,6 +1,6 @@
 /**
  * The bridge: the one owner of the trainer worker on the page (its lifetime lives in WorkerLink). It turns every
- * TrainerApi call into store updates, passes the metrics and spectra callbacks across with comlink.proxy, offers
+ * TrainerApi call into store updates, passes the metrics, spectra and sparsity callbacks across with comlink.proxy, offers
  * stop(), and makes every failure visible: a rejected call becomes an alert naming what failed.
  *
  * Components call the bridge's actions and read the store; they never see the worker or comlink. Every action
@@ -10,8 +10,9 @@
  * wait for the person's actions and vice versa, and a background request superseded while it waited is dropped
  * without reaching the worker.
  */
-import type { AdapterFiles, LoraSettings, MethodName, MethodOptions, NamedBlob, OutputFile, SpectraSnapshot, StepMetrics } from '../run/api';
-import { relevantOptions } from './methods';
+import type { AdapterFiles, LoraSettings, MethodName, MethodOptions, NamedBlob, OutputFile, SparsitySnapshot, SpectraSnapshot, StepMetrics } from '../run/api';
+import { isDelta } from './download';
+import { loraUse, relevantOptions } from './methods';
 import { checkpointProblem, type PickedFiles } from './files';
 import { toDatasetOptions, toTrainSettings } from './store/defaults';
 import type { SampleKind } from './store/samplesSlice';
@@ -79,6 +80,7 @@ export class TrainerBridge extends WorkerLink {
     s.clearSample('adapted');
     this.spectraSeq++;
     s.spectraReset();
+    s.sparsityReset();
     s.clearAlerts('spectra');
     this.datasetKey = '';
     try {
@@ -136,14 +138,17 @@ export class TrainerBridge extends WorkerLink {
     const seq = ++this.trainableSeq;
     const s = this.s;
     if (s.model.status !== 'ready') return s.setTrainable({ status: 'unknown' });
-    if (lora.targets.length === 0) return s.setTrainable({ status: 'ready', count: 0 });
-    if (!Number.isInteger(lora.rank) || lora.rank < 1) return s.setTrainable({ status: 'unknown' });
+    const use = loraUse(method, options);
+    if (use.targets && lora.targets.length === 0) return s.setTrainable({ status: 'ready', count: 0 });
+    if (use.rank && (!Number.isInteger(lora.rank) || lora.rank < 1)) return s.setTrainable({ status: 'unknown' });
     if (methodProblems({ method, options, lora, train: s.settings.train }).length > 0) return s.setTrainable({ status: 'unknown' });
     s.setTrainable({ status: 'counting' });
     await this.turn(async () => {
       if (seq !== this.trainableSeq) return;
       try {
-        const count = await this.callNow((api) => api.trainableParameters(lora, method, relevantOptions(method, options)));
+        // The LoRA block as a run would send it (fields the method does not read at their defaults).
+        const sent = toTrainSettings(method, options, lora, this.s.settings.train).lora;
+        const count = await this.callNow((api) => api.trainableParameters(sent, method, relevantOptions(method, options)));
         if (seq === this.trainableSeq) this.s.setTrainable({ status: 'ready', count });
       } catch (e) {
         if (seq === this.trainableSeq) this.s.setTrainable({ status: 'error', error: errorMessage(e) });
@@ -160,7 +165,10 @@ export class TrainerBridge extends WorkerLink {
     const s = this.s;
     if (s.model.status !== 'ready' || s.run.status === 'running') return;
     const { method, options, lora, train } = s.settings;
-    if (lora.targets.length === 0 || !Number.isInteger(lora.rank) || lora.rank < 1 || methodProblems({ method, options, lora, train }).length > 0) return;
+    // Norms only trains no linear weight: there is nothing to show before training.
+    const use = loraUse(method, options);
+    if (!use.targets || lora.targets.length === 0 || (use.rank && (!Number.isInteger(lora.rank) || lora.rank < 1))) return;
+    if (methodProblems({ method, options, lora, train }).length > 0) return;
     const settings = toTrainSettings(method, options, lora, train);
     const key = weightSpectraKey(settings);
     const w = s.spectra.weights;
@@ -201,11 +209,12 @@ export class TrainerBridge extends WorkerLink {
     s.clearAlerts('settings');
     s.clearAlerts('train');
     s.clearAlerts('evaluate');
-    s.runStarted(train.steps);
+    const settings = toTrainSettings(method, options, lora, train);
+    s.runStarted(train.steps, settings);
     s.adapterReset();
     s.clearSample('adapted');
     s.liveSpectraReset();
-    const settings = toTrainSettings(method, options, lora, train);
+    s.sparsityStarted(method);
     try {
       if (JSON.stringify(toDatasetOptions(data, train)) !== this.datasetKey) await this.readDataset(this.datasetFile);
       if (this.s.run.stopRequested) {
@@ -223,7 +232,11 @@ export class TrainerBridge extends WorkerLink {
       };
       const onSpectra = (snapshot: SpectraSnapshot) => this.s.spectraReceived(snapshot);
       const onProgress = (message: string, fraction: number) => this.s.setupProgress(message, fraction);
-      const summary = await this.call((api, conn) => api.train(settings, conn.callback(onMetrics), conn.callback(onSpectra), conn.callback(onProgress)));
+      // Streamed by the sparse methods only (at step 0, after each index-set update, at the end).
+      const onSparsity = (snapshot: SparsitySnapshot) => this.s.sparsityReceived(snapshot);
+      const summary = await this.call((api, conn) =>
+        api.train(settings, conn.callback(onMetrics), conn.callback(onSpectra), conn.callback(onProgress), conn.callback(onSparsity)),
+      );
       this.s.runFinished(summary);
       if (summary.steps === 0) return;
     } catch (e) {
@@ -277,15 +290,21 @@ export class TrainerBridge extends WorkerLink {
     }
   }
 
-  /** The adapter files, exported once per run and then cached in the store. */
-  async exportAdapter(): Promise<AdapterFiles | undefined> {
-    const cached = this.s.adapter.files;
+  /**
+   * The adapter files, exported once per run and format and then cached in the store. Without a format, the
+   * run's own choice: PEFT's format where PEFT has the method, else a webpeft delta; 'webpeft-delta' asks for the
+   * delta (the default export already is one for methods PEFT has no format for).
+   */
+  async exportAdapter(format?: 'peft' | 'webpeft-delta'): Promise<AdapterFiles | undefined> {
+    const { files: main, delta } = this.s.adapter;
+    const slot = format === 'webpeft-delta' ? 'webpeft-delta' : 'default';
+    const cached = slot === 'default' ? main : (delta ?? (main && isDelta(main) ? main : undefined));
     if (cached) return cached;
     this.s.clearAlerts('export');
     this.s.exportStarted();
     try {
-      const files = await this.call((api) => api.exportAdapter());
-      this.s.exported(files);
+      const files = await this.call((api) => (format ? api.exportAdapter(format) : api.exportAdapter()));
+      this.s.exported(files, slot);
       return files;
     } catch (e) {
       this.s.exportFailed();

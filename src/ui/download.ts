@@ -6,6 +6,23 @@ export const CONFIG_NAME = 'adapter_config.json';
 export const WEIGHTS_NAME = 'adapter_model.safetensors';
 export const ZIP_NAME = 'adapter.zip';
 export const MERGED_ZIP_NAME = 'merged_model.zip';
+/** webpeft's own adapter format, for the updates PEFT has no format for (see the README). */
+export const DELTA_CONFIG_NAME = 'webpeft_delta.json';
+export const DELTA_WEIGHTS_NAME = 'webpeft_delta.safetensors';
+export const DELTA_ZIP_NAME = 'webpeft_delta.zip';
+
+/** The names the exported files go by: PEFT's unless the export names them (a webpeft delta). */
+export function configFileName(files: Pick<AdapterFiles, 'configName'>): string {
+  return files.configName ?? CONFIG_NAME;
+}
+
+export function weightsFileName(files: Pick<AdapterFiles, 'weightsName'>): string {
+  return files.weightsName ?? WEIGHTS_NAME;
+}
+
+export function isDelta(files: Pick<AdapterFiles, 'configName'>): boolean {
+  return files.configName === DELTA_CONFIG_NAME;
+}
 
 /** A copy backed by a plain ArrayBuffer (the worker's bytes may sit in any ArrayBufferLike). */
 function own(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -36,10 +53,10 @@ export function weightsBlob(files: AdapterFiles): Blob {
   return new Blob([own(files.weights)], { type: 'application/octet-stream' });
 }
 
-/** Both files in one archive, the layout PeftModel.from_pretrained reads from a folder. */
+/** Both files in one archive, the layout PeftModel.from_pretrained (or webpeft, for a delta) reads from a folder. */
 export function zipBlob(files: AdapterFiles): Blob {
   const zipped = zipSync(
-    { [CONFIG_NAME]: strToU8(files.config), [WEIGHTS_NAME]: files.weights },
+    { [configFileName(files)]: strToU8(files.config), [weightsFileName(files)]: files.weights },
     { level: 6 },
   );
   return new Blob([own(zipped)], { type: 'application/zip' });

@@ -1,7 +1,7 @@
 /** `webpeft train` flags → TrainSettings: defaults, every method option, and one-line errors for bad values. */
 import { describe, expect, it } from 'vitest';
 import { FlagReader, UsageError, parseFlags } from '../../cli/args';
-import { NUMERIC_FLAGS } from '../../cli/methodFlags';
+import { METHOD_FLAGS, NUMERIC_FLAGS } from '../../cli/methodFlags';
 import { parseTrainArgs } from '../../cli/trainArgs';
 import { METHOD_DEFAULTS, METHOD_NAMES } from '../../src/run/api';
 
@@ -26,7 +26,7 @@ function error(...extra: string[]): string {
 describe('train flags', () => {
   it('default to a plain LoRA run without options or spectra', () => {
     const c = parse();
-    expect(c).toMatchObject({ modelDir: 'm', dataPath: 'd.txt', out: 'o', mergedDir: undefined });
+    expect(c).toMatchObject({ modelDir: 'm', dataPath: 'd.txt', out: 'o', mergedDir: undefined, adapterFormat: undefined, targetsFromModel: false });
     expect(c.settings).toEqual({
       method: 'lora',
       lora: { rank: 8, alpha: 16, useRslora: false, dropout: 0, targets: ['q_proj', 'v_proj'], initLoraWeights: 'default' },
@@ -64,9 +64,10 @@ describe('train flags', () => {
     }
   });
 
-  it('has a flag for every numeric MethodOptions field', () => {
-    const keys = Object.keys(METHOD_DEFAULTS).filter((k) => k !== 'svd').sort();
-    expect(NUMERIC_FLAGS.map((f) => f.key).sort()).toEqual(keys);
+  it('has one flag for every MethodOptions field', () => {
+    expect(METHOD_FLAGS.map((f) => f.key).sort()).toEqual(Object.keys(METHOD_DEFAULTS).sort());
+    expect(new Set(METHOD_FLAGS.map((f) => f.flag)).size).toBe(METHOD_FLAGS.length);
+    for (const f of NUMERIC_FLAGS) expect(typeof METHOD_DEFAULTS[f.key]).toBe('number');
   });
 
   it('keeps the LoRA flags', () => {
@@ -77,7 +78,7 @@ describe('train flags', () => {
   });
 
   it('refuses unknown methods and bad words', () => {
-    expect(error('--method', 'dora')).toMatch(/--method must be one of lora, pissa, .*adalora; got "dora"/);
+    expect(error('--method', 'dora')).toMatch(/^--method must be one of lora, pissa, .*adalora, sparse, sara, subnet, dsee, bitfit, ia3, ssf, norms; got "dora"$/);
     expect(error('--method', 'pissa', '--svd', 'fast')).toBe('--svd must be exact or randomized, got "fast"');
     expect(error('--schedule', 'linear')).toBe('--schedule must be cosine or constant, got "linear"');
     expect(error('--init', 'xavier')).toBe('--init must be default or gaussian, got "xavier"');

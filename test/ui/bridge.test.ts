@@ -3,7 +3,7 @@
  * store, failures become alerts, a dying worker rejects calls in flight, and stale answers are dropped.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { DatasetSummary, ModelSummary, RunSummary, SpectraSnapshot, StepMetrics, TrainerApi, TrainSettings, WeightSpectrum } from '../../src/run/api';
+import type { AdapterFiles, DatasetSummary, ModelSummary, RunSummary, SparsitySnapshot, SpectraSnapshot, StepMetrics, TrainerApi, TrainSettings, WeightSpectrum } from '../../src/run/api';
 import { TrainerBridge } from '../../src/ui/bridge';
 import type { TrainerConnection } from '../../src/ui/connection';
 import { createStudioStore } from '../../src/ui/store';
@@ -139,7 +139,7 @@ describe('TrainerBridge', () => {
     h.s().setTrain({ seqLen: 32 });
     await h.bridge.train();
     expect(h.api.loadDataset).toHaveBeenLastCalledWith(DATA_FILE, expect.objectContaining({ seqLen: 32 }));
-    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ seqLen: 32, method: 'lora', spectraEvery: 10 }), expect.any(Function), expect.any(Function), expect.any(Function));
+    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ seqLen: 32, method: 'lora', spectraEvery: 10 }), expect.any(Function), expect.any(Function), expect.any(Function), expect.any(Function));
   });
 
   it('does not start a run with invalid settings', async () => {
@@ -338,7 +338,7 @@ describe('TrainerBridge', () => {
     h.s().setMethod('pissa');
     h.s().setTrain({ spectraEvery: 2 });
     await h.bridge.train();
-    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ method: 'pissa', spectraEvery: 2 }), expect.any(Function), expect.any(Function), expect.any(Function));
+    expect(h.api.train).toHaveBeenCalledWith(expect.objectContaining({ method: 'pissa', spectraEvery: 2 }), expect.any(Function), expect.any(Function), expect.any(Function), expect.any(Function));
     expect(h.s().spectra.live).toEqual(SNAPSHOT);
     expect(h.s().spectra.snapshots).toBe(1);
     let seen: unknown = 'not called';
@@ -384,5 +384,90 @@ describe('TrainerBridge', () => {
     expect(h.s().spectra.weights.status).toBe('ready');
     await h.bridge.loadModel(FILES, 'other');
     expect(h.s().spectra.weights.status).toBe('idle');
+  });
+  it('streams sparsity snapshots into the store through the fifth train callback, and forgets them on the next run', async () => {
+    const layer = {
+      modulePath: 'model.layers.0.self_attn.q_proj', shape: [64, 64] as [number, number], kept: 205, density: 205 / 4096, updates: 0, dropped: 0, regrown: 0,
+      lastDropped: 0, lastRegrown: 0, rowsTouched: 0.95, colsTouched: 0.94, gridRows: 32, gridCols: 32, grid: new Array<number>(1024).fill(0),
+    };
+    const first: SparsitySnapshot = { step: 0, layers: [layer] };
+    const after: SparsitySnapshot = { step: 2, layers: [{ ...layer, updates: 1, dropped: 15, regrown: 15, lastDropped: 15, lastRegrown: 15 }] };
+    let seen: unknown = 'not called';
+    const api = fakeApi({
+      train: vi.fn(async (_s: TrainSettings, onMetrics: (m: StepMetrics) => void, _sp?: unknown, _pr?: unknown, onSparsity?: (s: SparsitySnapshot) => void) => {
+        seen = h.s().sparsity;
+        onSparsity?.(first);
+        onMetrics({ step: 1, loss: 3, lr: 1e-3, tokensPerS: 10 });
+        onMetrics({ step: 2, loss: 2, lr: 1e-3, tokensPerS: 10 });
+        onSparsity?.(after);
+        return { steps: 2, finalLoss: 2, seconds: 0.1, stopped: false };
+      }),
+    });
+    const h = harness(api);
+    await loaded(h);
+    h.s().setMethod('sparse');
+    h.s().setMethodOptions({ density: 0.05, regrowEvery: 2 });
+    await h.bridge.train();
+    expect(api.train).toHaveBeenCalledWith(
+      expect.objectContaining({ method: 'sparse', options: expect.objectContaining({ density: 0.05, regrowEvery: 2 }) }),
+      expect.any(Function), expect.any(Function), expect.any(Function), expect.any(Function),
+    );
+    expect(seen).toEqual({ method: 'sparse', live: null, snapshots: 0, history: [] });
+    expect(h.s().sparsity).toMatchObject({ method: 'sparse', snapshots: 2, live: after });
+    expect(h.s().sparsity.history.map((p) => [p.step, p.updates, p.dropped])).toEqual([[0, 0, 0], [2, 1, 15]]);
+    expect(h.s().run.settings).toMatchObject({ method: 'sparse' });
+    // A new model drops the index sets with the weights they describe.
+    await h.bridge.loadModel(FILES, 'other');
+    expect(h.s().sparsity.live).toBeNull();
+  });
+
+  it('exports the webpeft delta as a second format, each cached, and reuses a default export that is a delta', async () => {
+    const peft: AdapterFiles = { config: '{"peft_type":"IA3"}', weights: new Uint8Array(4) };
+    const delta: AdapterFiles = { config: '{}', weights: new Uint8Array(4), configName: 'webpeft_delta.json', weightsName: 'webpeft_delta.safetensors' };
+    const exportAdapter = vi.fn(async (format?: 'peft' | 'webpeft-delta') => (format === 'webpeft-delta' ? delta : peft));
+    const h = harness(fakeApi({ exportAdapter }));
+    await loaded(h);
+    h.s().setMethod('ia3');
+    await h.bridge.train();
+    expect(await h.bridge.exportAdapter()).toBe(peft);
+    expect(exportAdapter).toHaveBeenLastCalledWith();
+    expect(await h.bridge.exportAdapter('webpeft-delta')).toBe(delta);
+    expect(exportAdapter).toHaveBeenLastCalledWith('webpeft-delta');
+    await h.bridge.exportAdapter('webpeft-delta');
+    await h.bridge.exportAdapter();
+    expect(exportAdapter).toHaveBeenCalledTimes(2);
+    expect(h.s().adapter).toMatchObject({ files: peft, delta });
+
+    exportAdapter.mockImplementation(async () => delta); // BitFit: the default export is already the delta
+    h.s().setMethod('bitfit');
+    await h.bridge.train();
+    expect(h.s().adapter.files).toBeUndefined();
+    expect(await h.bridge.exportAdapter()).toBe(delta);
+    expect(await h.bridge.exportAdapter('webpeft-delta')).toBe(delta);
+    expect(exportAdapter).toHaveBeenCalledTimes(3);
+  });
+
+  it('counts trainable parameters for methods without a rank or targets, sending the hidden LoRA fields at their defaults', async () => {
+    const h = harness();
+    await loaded(h);
+    const { lora, options } = h.s().settings;
+    await h.bridge.countTrainable({ ...lora, targets: [] }, 'norms', options);
+    expect(h.api.trainableParameters).toHaveBeenLastCalledWith(expect.objectContaining({ targets: [] }), 'norms', {});
+    await h.bridge.countTrainable({ ...lora, rank: Number.NaN }, 'sara', options);
+    expect(h.api.trainableParameters).toHaveBeenLastCalledWith(expect.objectContaining({ rank: 8 }), 'sara', { saraFraction: 0.1, saraReselectAt: 0.5 });
+    await h.bridge.countTrainable({ ...lora, rank: Number.NaN }, 'sparse', { ...options, matchLoraRank: true }); // the rank counts here
+    expect(h.api.trainableParameters).toHaveBeenCalledTimes(2);
+    expect(h.s().trainable).toEqual({ status: 'unknown' });
+  });
+
+  it('asks for no weight spectra for norms only, which targets no linear weight', async () => {
+    const h = harness();
+    await loaded(h);
+    h.s().setMethod('norms');
+    await h.bridge.loadWeightSpectra(true);
+    expect(h.api.weightSpectra).not.toHaveBeenCalled();
+    h.s().setMethod('sara');
+    await h.bridge.loadWeightSpectra();
+    expect(h.api.weightSpectra).toHaveBeenCalledWith(expect.objectContaining({ method: 'sara', options: { saraFraction: 0.1, saraReselectAt: 0.5 } }));
   });
 });

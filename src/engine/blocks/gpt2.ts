@@ -60,7 +60,7 @@ export function gpt2BlockBackward(m: BlockModel, l: number, p: Pass, dres: GpuTe
   const dn = arena.get('g.C0', C);
   c_fc.backward(rt, arena.get(`n2.${l}`, C), dfc, dn, M, p.ctx);
   const h = arena.get(`mid.${l}`, C);
-  layernormBackward(rt, { dx: dres, dout: dn, x: h, mean: arena.flat(`mean2.${l}`), rstd: arena.flat(`rstd2.${l}`), weight: w.ln2.weight, M, C });
+  layernormBackward(rt, { dx: dres, dout: dn, x: h, mean: arena.flat(`mean2.${l}`), rstd: arena.flat(`rstd2.${l}`), weight: w.ln2.weight, dweight: w.ln2.grad?.weight, dbias: w.ln2.grad?.bias, M, C });
   // Attention branch.
   const datt = arena.get('g.Q0', C);
   attn_proj.backward(rt, arena.get(`att.${l}`, C), dres, datt, M, p.ctx);
@@ -73,5 +73,5 @@ export function gpt2BlockBackward(m: BlockModel, l: number, p: Pass, dres: GpuTe
   const dqkv = arena.get('g.QKV', 3 * C);
   [dq, dk, dv].forEach((src, i) => copyColumns(rt, { dst: dqkv, src, rows: M, cols: C, srcStride: C, srcOffset: 0, dstStride: 3 * C, dstOffset: i * C }));
   c_attn.backward(rt, arena.get(`n1.${l}`, C), dqkv, dn, M, p.ctx);
-  layernormBackward(rt, { dx: dres, dout: dn, x: arena.get(`res.${l}`, C), mean: arena.flat(`mean1.${l}`), rstd: arena.flat(`rstd1.${l}`), weight: w.ln1.weight, M, C });
+  layernormBackward(rt, { dx: dres, dout: dn, x: arena.get(`res.${l}`, C), mean: arena.flat(`mean1.${l}`), rstd: arena.flat(`rstd1.${l}`), weight: w.ln1.weight, dweight: w.ln1.grad?.weight, dbias: w.ln1.grad?.bias, M, C });
 }

@@ -75,7 +75,7 @@ export function llamaBlockBackward(m: BlockModel, l: number, p: Pass, dres: GpuT
   gate_proj.backward(rt, n2, dgate, dn, M, p.ctx);
   up_proj.backward(rt, n2, dup, dn, M, p.ctx, true);
   const h = arena.get(`mid.${l}`, C);
-  rmsnormBackward(rt, { dx: dres, dout: dn, x: h, rstd: arena.flat(`rstd2.${l}`), weight: w.ln2.weight, M, C });
+  rmsnormBackward(rt, { dx: dres, dout: dn, x: h, rstd: arena.flat(`rstd2.${l}`), weight: w.ln2.weight, dweight: w.ln2.grad?.weight, M, C });
   // Attention branch.
   const datt = arena.get('g.Q0', qDim);
   o_proj.backward(rt, arena.get(`att.${l}`, qDim), dres, datt, M, p.ctx);
@@ -93,5 +93,5 @@ export function llamaBlockBackward(m: BlockModel, l: number, p: Pass, dres: GpuT
   q_proj.backward(rt, n1, dq, dn, M, p.ctx);
   k_proj.backward(rt, n1, dk, dn, M, p.ctx, true);
   v_proj.backward(rt, n1, dv, dn, M, p.ctx, true);
-  rmsnormBackward(rt, { dx: dres, dout: dn, x: arena.get(`res.${l}`, C), rstd: arena.flat(`rstd1.${l}`), weight: w.ln1.weight, M, C });
+  rmsnormBackward(rt, { dx: dres, dout: dn, x: arena.get(`res.${l}`, C), rstd: arena.flat(`rstd1.${l}`), weight: w.ln1.weight, dweight: w.ln1.grad?.weight, M, C });
 }

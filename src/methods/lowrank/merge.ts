@@ -12,7 +12,8 @@ import { dtypeSize, type SafetensorsDType } from '../../formats/dtypes';
 import { type TensorLayout, layoutSafetensors, readTensorRaw } from '../../formats/safetensors';
 import type { GpuRuntime } from '../../gpu/runtime';
 import type { OutputFile } from '../../run/api';
-import type { LowRankDelta } from '../method';
+import { type TensorEdit, applyTensorEdit } from '../../formats/webpeftDelta';
+import type { LowRankDelta, MethodEdits } from '../method';
 import { addLowRankStored, storedShape } from './baseWeights';
 
 /** Files copied unchanged from the base folder when present: tokenizers of every kind and generation defaults. */
@@ -35,22 +36,39 @@ const FLOAT_DTYPES: ReadonlySet<SafetensorsDType> = new Set(['F16', 'BF16', 'F32
 /** Output dtype: F32 for every floating-point tensor, the stored dtype otherwise (integer buffers pass through). */
 type PlannedTensor = TensorLayout;
 
-export async function mergedCheckpoint(rt: GpuRuntime, base: Checkpoint, deltas: LowRankDelta[], onProgress?: (done: number, total: number) => void): Promise<OutputFile[]> {
+/**
+ * `extra` carries the updates that are not low-rank (sparse entries, per-channel scales, biases, norms), applied
+ * after the low-rank deltas in list order; a tensor they name that the base lacks (a bias BitFit adds) is created
+ * from zeros, and their config patch (e.g. attention_bias) is set in config.json.
+ */
+export async function mergedCheckpoint(rt: GpuRuntime, base: Checkpoint, deltas: LowRankDelta[], onProgress?: (done: number, total: number) => void, extra?: MethodEdits): Promise<OutputFile[]> {
   const byWeight = groupDeltas(base, deltas);
+  const edits = groupEdits(base, extra?.edits ?? []);
   const plan = base.tensorNames().map((name): PlannedTensor => {
     const e = base.entry(name);
     const dtype = FLOAT_DTYPES.has(e.dtype) ? 'F32' : e.dtype;
+    if (edits.has(name) && dtype !== 'F32') throw new Error(`merge: ${name} is ${e.dtype}, not a floating-point tensor, and cannot take an update`);
     return { name, dtype, shape: [...e.shape], bytes: e.shape.reduce((a, b) => a * b, 1) * dtypeSize(dtype) };
   });
+  for (const [name, list] of edits) {
+    if (!base.has(name)) plan.push({ name, dtype: 'F32', shape: [...list[0].shape], bytes: list[0].shape.reduce((a, b) => a * b, 1) * 4 });
+  }
   const { out, offsets } = layoutSafetensors(plan);
   for (let i = 0; i < plan.length; i++) {
     const p = plan[i];
-    const data = p.dtype === 'F32' ? await mergedTensor(rt, base, p.name, byWeight.get(p.name)) : await rawBytes(base, p.name);
+    let data: Uint8Array | Float32Array;
+    if (p.dtype !== 'F32') data = await rawBytes(base, p.name);
+    else {
+      const t = base.has(p.name) ? await mergedTensor(rt, base, p.name, byWeight.get(p.name)) : new Float32Array(p.shape.reduce((a, b) => a * b, 1));
+      for (const e of edits.get(p.name) ?? []) applyTensorEdit(t, e);
+      data = t;
+    }
     out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offsets[i]);
     onProgress?.(i + 1, plan.length);
   }
+  const patch = extra?.configPatch ?? {};
   const files: OutputFile[] = [
-    { name: 'config.json', data: new TextEncoder().encode(await float32Config(base)) },
+    { name: 'config.json', data: new TextEncoder().encode(patchConfig(await float32Config(base), patch)) },
     { name: 'model.safetensors', data: out },
   ];
   for (const name of COPIED_FILES) {
@@ -74,6 +92,27 @@ function groupDeltas(base: Checkpoint, deltas: LowRankDelta[]): Map<string, LowR
     byWeight.set(s.weightName, [...(byWeight.get(s.weightName) ?? []), d]);
   }
   return byWeight;
+}
+
+/** Edits by tensor name, in order; every edit's shape must match the base tensor it names. */
+function groupEdits(base: Checkpoint, edits: TensorEdit[]): Map<string, TensorEdit[]> {
+  const byName = new Map<string, TensorEdit[]>();
+  for (const e of edits) {
+    const list = byName.get(e.tensor) ?? [];
+    const want = base.has(e.tensor) ? base.entry(e.tensor).shape : list[0]?.shape;
+    if (want && (want.length !== e.shape.length || want.some((d, i) => d !== e.shape[i]))) {
+      throw new Error(`merge: an update of ${e.tensor} has shape [${e.shape.join(', ')}], the tensor is [${want.join(', ')}]`);
+    }
+    list.push(e);
+    byName.set(e.tensor, list);
+  }
+  return byName;
+}
+
+/** Sets config.json keys (re-serialised only when there is something to set, so the base's text survives otherwise). */
+function patchConfig(text: string, patch: Record<string, unknown>): string {
+  if (Object.keys(patch).length === 0) return text;
+  return `${JSON.stringify({ ...(JSON.parse(text) as Record<string, unknown>), ...patch }, null, 2)}\n`;
 }
 
 /** The tensor as f32; with deltas, W + Σ s·B A computed on the GPU in the stored orientation. */

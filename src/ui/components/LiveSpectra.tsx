@@ -86,7 +86,8 @@ export function LiveSpectra() {
   const count = useStudio((s) => s.spectra.snapshots);
   const shown = pick(live?.layers, selected, (l) => l.modulePath);
   let empty: string;
-  if (!(every > 0)) empty = '“Spectra every” is 0 in the training settings: no snapshots are taken.';
+  if (live && live.layers.length === 0) empty = 'This run’s update has no low-rank part to take the spectra of (it trains single entries, vectors or norms).';
+  else if (!(every > 0)) empty = '“Spectra every” is 0 in the training settings: no snapshots are taken.';
   else if (running) empty = `The first snapshot arrives after step ${every}.`;
   else empty = `Every ${every} steps of a run, the spectra of each adapted layer appear here.`;
   return (

@@ -6,6 +6,7 @@
 import { useEffect, useMemo } from 'react';
 import type { WeightSpectrum } from '../../run/api';
 import { useBridge } from '../bridgeContext';
+import { loraUse } from '../methods';
 import { formatEnergy, formatSigma, pick, splitAtRank } from '../spectra';
 import { useStudio } from '../store';
 import { shownWeightSpectra } from '../store/spectraSlice';
@@ -65,17 +66,24 @@ function Controls({ list, shown }: { list?: WeightSpectrum[]; shown?: WeightSpec
   );
 }
 
-function WeightTable({ list, shown }: { list: WeightSpectrum[]; shown?: WeightSpectrum }) {
+/** Whether the chosen method has a rank to mark on the spectra (the LoRA family, DSEE, "match LoRA rank"). */
+function useRanked(): boolean {
+  const method = useStudio((s) => s.settings.method);
+  const matchLoraRank = useStudio((s) => s.settings.options.matchLoraRank);
+  return loraUse(method, { matchLoraRank }).rank;
+}
+
+function WeightTable({ list, shown, ranked }: { list: WeightSpectrum[]; shown?: WeightSpectrum; ranked: boolean }) {
   const select = useStudio((s) => s.selectWeight);
   return (
     <div className="table-box">
-      <table className="data-table" data-testid="weight-spectra-table" aria-label="Target weights: shape, rank and the energy it keeps">
+      <table className="data-table" data-testid="weight-spectra-table" aria-label={ranked ? 'Target weights: shape, rank and the energy it keeps' : 'Target weights: shape and largest singular value'}>
         <thead>
           <tr>
             <th scope="col">Weight</th>
             <th scope="col">Shape</th>
-            <th scope="col">Rank</th>
-            <th scope="col">Energy kept</th>
+            {ranked && <th scope="col">Rank</th>}
+            {ranked && <th scope="col">Energy kept</th>}
             <th scope="col">σ₁</th>
           </tr>
         </thead>
@@ -88,8 +96,8 @@ function WeightTable({ list, shown }: { list: WeightSpectrum[]; shown?: WeightSp
                 </button>
               </th>
               <td className="num">{`${w.shape[0]}×${w.shape[1]}`}</td>
-              <td className="num" data-testid="weight-rank" data-value={w.rank}>{w.rank}</td>
-              <td className="num" data-testid="weight-energy" data-value={w.energyAtRank}>{formatEnergy(w.energyAtRank)}</td>
+              {ranked && <td className="num" data-testid="weight-rank" data-value={w.rank}>{w.rank}</td>}
+              {ranked && <td className="num" data-testid="weight-energy" data-value={w.energyAtRank}>{formatEnergy(w.energyAtRank)}</td>}
               <td className="num">{formatSigma(w.singularValues[0])}</td>
             </tr>
           ))}
@@ -99,15 +107,16 @@ function WeightTable({ list, shown }: { list: WeightSpectrum[]; shown?: WeightSp
   );
 }
 
-function Chart({ shown }: { shown: WeightSpectrum }) {
+function Chart({ shown, ranked }: { shown: WeightSpectrum; ranked: boolean }) {
   const curves = useMemo((): Curve[] => {
+    if (!ranked) return [{ label: 'σ(W)', values: shown.singularValues, color: 'accent' }];
     const { kept, rest } = splitAtRank(shown.singularValues, shown.rank);
     return [
       { label: `kept (top ${shown.rank})`, values: kept, color: 'accent' },
       { label: 'rest', values: rest, color: 'text', width: 1.5 },
     ];
-  }, [shown]);
-  const marker = { at: shown.rank + 0.5, label: `r = ${shown.rank}` };
+  }, [shown, ranked]);
+  const marker = ranked ? { at: shown.rank + 0.5, label: `r = ${shown.rank}` } : undefined;
   return <SpectrumChart curves={curves} marker={marker} label={`Singular values of ${shown.name}, log scale`} testId="weight-spectrum-chart" />;
 }
 
@@ -115,9 +124,11 @@ function EmptyText() {
   const weights = useStudio((s) => s.spectra.weights);
   const noModel = useStudio((s) => s.model.status !== 'ready');
   const auto = useStudio((s) => s.spectra.auto);
+  const noTargets = useStudio((s) => !loraUse(s.settings.method, s.settings.options).targets);
   if (weights.status === 'error') return <p className="inline-error" data-testid="weight-spectra-error">{weights.error}</p>;
   if (weights.status === 'loading') return null;
   if (noModel) return <p className="muted small">Load a model to see the singular values of the weights you target.</p>;
+  if (noTargets) return <p className="muted small">Norms only trains no linear weight: there are no target weights to show.</p>;
   return <p className="muted small">{auto ? 'The spectra appear here once the settings are valid.' : 'Press “Compute spectra”.'}</p>;
 }
 
@@ -125,7 +136,9 @@ export function WeightSpectra() {
   useAutoLoad();
   const weights = useStudio((s) => s.spectra.weights);
   const selected = useStudio((s) => s.spectra.selectedWeight);
-  const list = shownWeightSpectra(weights);
+  const ranked = useRanked();
+  const targeted = useStudio((s) => loraUse(s.settings.method, s.settings.options).targets);
+  const list = targeted ? shownWeightSpectra(weights) : undefined;
   const shown = pick(list, selected, (w) => w.name);
   return (
     <div className="spectra-view" data-testid="weight-spectra" data-status={weights.status} aria-busy={weights.status === 'loading'}>
@@ -133,12 +146,18 @@ export function WeightSpectra() {
       <Controls list={list} shown={shown} />
       {shown ? (
         <>
-          <Chart shown={shown} />
+          <Chart shown={shown} ranked={ranked} />
           <p className="small" data-testid="weight-spectra-caption">
-            <span className="mono">{shown.name}</span> ({shown.shape[0]}×{shown.shape[1]}): rank {shown.rank} keeps{' '}
-            <strong>{formatEnergy(shown.energyAtRank)}</strong> of Σσ².
+            <span className="mono">{shown.name}</span> ({shown.shape[0]}×{shown.shape[1]}):{' '}
+            {ranked ? (
+              <>
+                rank {shown.rank} keeps <strong>{formatEnergy(shown.energyAtRank)}</strong> of Σσ².
+              </>
+            ) : (
+              <>σ₁ = {formatSigma(shown.singularValues[0])}.</>
+            )}
           </p>
-          {list && <WeightTable list={list} shown={shown} />}
+          {list && <WeightTable list={list} shown={shown} ranked={ranked} />}
         </>
       ) : (
         <EmptyText />

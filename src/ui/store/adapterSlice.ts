@@ -11,12 +11,23 @@ export type Evaluation =
   | { status: 'done'; base: number; adapted: number }
   | { status: 'error'; error: string };
 
+/** 'default': PEFT's format where PEFT has the method, else a webpeft delta; 'webpeft-delta': asked for a delta. */
+export type ExportSlot = 'default' | 'webpeft-delta';
+
 export interface AdapterSlice {
-  adapter: { files?: AdapterFiles; exporting: boolean; mergedExporting: boolean; evaluation: Evaluation };
+  adapter: {
+    /** The adapter as the run exports it by default. */
+    files?: AdapterFiles;
+    /** The same update as a webpeft delta, for methods that have both. */
+    delta?: AdapterFiles;
+    exporting: boolean;
+    mergedExporting: boolean;
+    evaluation: Evaluation;
+  };
   exportStarted(): void;
   mergedExportStarted(): void;
   mergedExportEnded(): void;
-  exported(files: AdapterFiles): void;
+  exported(files: AdapterFiles, slot?: ExportSlot): void;
   exportFailed(): void;
   setEvaluation(evaluation: Evaluation): void;
   /** Training again (or loading another model) invalidates the exported files and the comparison. */
@@ -30,7 +41,8 @@ export const createAdapterSlice: Slice<AdapterSlice> = (set) => ({
   exportStarted: () => set((s) => ({ adapter: { ...s.adapter, exporting: true } })),
   mergedExportStarted: () => set((s) => ({ adapter: { ...s.adapter, mergedExporting: true } })),
   mergedExportEnded: () => set((s) => ({ adapter: { ...s.adapter, mergedExporting: false } })),
-  exported: (files) => set((s) => ({ adapter: { ...s.adapter, files, exporting: false } })),
+  exported: (files, slot = 'default') =>
+    set((s) => ({ adapter: { ...s.adapter, ...(slot === 'webpeft-delta' ? { delta: files } : { files }), exporting: false } })),
   exportFailed: () => set((s) => ({ adapter: { ...s.adapter, exporting: false } })),
   setEvaluation: (evaluation) => set((s) => ({ adapter: { ...s.adapter, evaluation } })),
   adapterReset: () => set({ adapter: EMPTY }),

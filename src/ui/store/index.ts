@@ -13,6 +13,7 @@ import { createModelSlice } from './modelSlice';
 import { createRunSlice } from './runSlice';
 import { createSamplesSlice } from './samplesSlice';
 import { createSettingsSlice } from './settingsSlice';
+import { createSparsitySlice } from './sparsitySlice';
 import { createSpectraSlice } from './spectraSlice';
 import type { Studio } from './types';
 
@@ -30,6 +31,7 @@ export function createStudioStore(): StudioStore {
     ...createSamplesSlice(...a),
     ...createAdapterSlice(...a),
     ...createSpectraSlice(...a),
+    ...createSparsitySlice(...a),
   }));
 }
 

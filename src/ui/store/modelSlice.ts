@@ -5,7 +5,7 @@ import type { Loadable, Slice } from './types';
 export interface ModelSlice {
   model: Loadable<ModelSummary>;
   modelLoading(label: string): void;
-  /** Also adapts the settings to the model (default targets, sequence length it can hold). */
+  /** Also adapts the settings to the model (the method's default targets, sequence length it can hold). */
   modelLoaded(summary: ModelSummary, label: string): void;
   modelFailed(error: string, label: string): void;
   /** The worker was lost: whatever it held is gone. */
@@ -17,7 +17,7 @@ export const createModelSlice: Slice<ModelSlice> = (set) => ({
   modelLoading: (label) => set({ model: { status: 'loading', label } }),
   modelLoaded: (value, label) =>
     set((s) => {
-      const adapted = settingsForModel(value, s.settings.lora, s.settings.train);
+      const adapted = settingsForModel(value, s.settings.lora, s.settings.train, s.settings.method);
       return { model: { status: 'ready', value, label }, settings: { ...s.settings, ...adapted } };
     }),
   modelFailed: (error, label) => set({ model: { status: 'error', error, label } }),

@@ -1,4 +1,4 @@
-import type { RunSummary, StepMetrics } from '../../run/api';
+import type { RunSummary, StepMetrics, TrainSettings } from '../../run/api';
 import { appendMetric } from './metrics';
 import type { Slice } from './types';
 
@@ -8,6 +8,8 @@ export interface RunState {
   status: RunStatus;
   /** Steps requested for the current or last run. */
   totalSteps: number;
+  /** What the current or last run was sent (its method and options say what its adapter exports as). */
+  settings?: TrainSettings;
   metrics: StepMetrics[];
   summary?: RunSummary;
   error?: string;
@@ -18,7 +20,7 @@ export interface RunState {
 
 export interface RunSlice {
   run: RunState;
-  runStarted(totalSteps: number): void;
+  runStarted(totalSteps: number, settings?: TrainSettings): void;
   metricsReceived(m: StepMetrics): void;
   stopRequested(): void;
   runFinished(summary: RunSummary): void;
@@ -32,7 +34,7 @@ export const IDLE_RUN: RunState = { status: 'idle', totalSteps: 0, metrics: [], 
 
 export const createRunSlice: Slice<RunSlice> = (set) => ({
   run: IDLE_RUN,
-  runStarted: (totalSteps) => set({ run: { ...IDLE_RUN, status: 'running', totalSteps } }),
+  runStarted: (totalSteps, settings) => set({ run: { ...IDLE_RUN, status: 'running', totalSteps, settings } }),
   metricsReceived: (m) => set((s) => ({ run: { ...s.run, metrics: appendMetric(s.run.metrics, m) } })),
   stopRequested: () => set((s) => ({ run: { ...s.run, stopRequested: true } })),
   runFinished: (summary) =>

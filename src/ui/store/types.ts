@@ -8,6 +8,7 @@ import type { ModelSlice } from './modelSlice';
 import type { RunSlice } from './runSlice';
 import type { SamplesSlice } from './samplesSlice';
 import type { SettingsSlice } from './settingsSlice';
+import type { SparsitySlice } from './sparsitySlice';
 import type { SpectraSlice } from './spectraSlice';
 
 export type Studio = DeviceSlice &
@@ -18,7 +19,8 @@ export type Studio = DeviceSlice &
   RunSlice &
   SamplesSlice &
   AdapterSlice &
-  SpectraSlice;
+  SpectraSlice &
+  SparsitySlice;
 
 export type Slice<T> = StateCreator<Studio, [], [], T>;
 

@@ -1,7 +1,7 @@
 /** Checks the form can run before anything is sent to the worker. Messages are shown next to the Train button. */
 import type { LoraSettings, MethodName, MethodOptions, ModelSummary } from '../../run/api';
-import { METHOD_INFO, OPTION_FIELDS, optionProblem, relevantOptionKeys } from '../methods';
-import type { DataOptions, TrainOptions } from './defaults';
+import { METHOD_INFO, loraUse, optionValueProblem, relevantOptionKeys } from '../methods';
+import { targetChoices, type DataOptions, type TrainOptions } from './defaults';
 
 /** The form as the store holds it (SettingsSlice['settings']). */
 export interface FormSettings {
@@ -26,13 +26,18 @@ function inRange(problems: string[], label: string, v: number, lo: number, hi: n
 export function settingsProblems(settings: FormSettings, model?: ModelFacts): string[] {
   const { lora, train, data } = settings;
   const p: string[] = [];
-  positiveInt(p, 'Rank', lora.rank);
-  inRange(p, 'Alpha', lora.alpha, 0, 1e6, true);
-  inRange(p, 'Dropout', lora.dropout, 0, 0.99);
-  if (lora.targets.length === 0) p.push('Pick at least one target module');
-  if (model) {
-    const bad = lora.targets.filter((t) => !model.targetableModules.includes(t));
-    if (bad.length) p.push(`Not a module of this model: ${bad.join(', ')}`);
+  // Only the adapter fields the method reads: a hidden field must not block the run.
+  const use = loraUse(settings.method, settings.options);
+  if (use.rank) positiveInt(p, 'Rank', lora.rank);
+  if (use.alpha) inRange(p, 'Alpha', lora.alpha, 0, 1e6, true);
+  if (use.dropout) inRange(p, 'Dropout', lora.dropout, 0, 0.99);
+  if (use.targets) {
+    if (lora.targets.length === 0) p.push('Pick at least one target module');
+    if (model) {
+      const choices = targetChoices(model);
+      const bad = lora.targets.filter((t) => !choices.includes(t));
+      if (bad.length) p.push(`Not a module of this model: ${bad.join(', ')}`);
+    }
   }
   positiveInt(p, 'Steps', train.steps);
   positiveInt(p, 'Batch size', train.batchSize);
@@ -60,8 +65,7 @@ export function methodProblems(settings: Pick<FormSettings, 'method' | 'options'
   const { method, options, lora, train } = settings;
   const p: string[] = [];
   for (const key of relevantOptionKeys(method, options)) {
-    if (key === 'svd') continue;
-    const problem = optionProblem(OPTION_FIELDS[key], options[key]);
+    const problem = optionValueProblem(key, options[key]);
     if (problem) p.push(problem);
   }
   if (method === 'olora' && model?.modelType === 'gpt2') {
