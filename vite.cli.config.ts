@@ -11,7 +11,7 @@ export default defineConfig({
     target: 'node20',
     minify: false,
     rollupOptions: {
-      input: { webpeft: 'cli/webpeft.ts', bench: 'bench/bench.ts', pissa: 'bench/pissa.ts' },
+      input: { webpeft: 'cli/webpeft.ts', bench: 'bench/bench.ts', pissa: 'bench/pissa.ts', sparse: 'bench/sparseVsLora.ts', topk: 'bench/topk.ts' },
       output: { format: 'es', entryFileNames: '[name].js' },
       external: ['webgpu', ...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
     },

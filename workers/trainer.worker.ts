@@ -5,7 +5,7 @@
  *
  * The object is spelled out method by method, so the page reaches exactly the TrainerApi (not the CLI's extras
  * such as loadAdapter or spectrum) and a method added to the API fails to compile here until it is exposed.
- * Callbacks (train's onMetrics and onSpectra) arrive as comlink proxies made by the page (conn.callback); calling
+ * Callbacks (train's onMetrics, onSpectra, onProgress and onSparsity) arrive as comlink proxies made by the page (conn.callback); calling
  * one posts the value back to the page, so the worker never waits on them.
  */
 import { expose } from 'comlink';
@@ -21,12 +21,12 @@ const api: TrainerWorkerApi = {
   loadModel: (files) => session.loadModel(files),
   loadDataset: (file, options) => session.loadDataset(file, options),
   trainableParameters: (lora, method, options) => session.trainableParameters(lora, method, options),
-  train: (settings, onMetrics, onSpectra, onProgress) => session.train(settings, onMetrics, onSpectra, onProgress),
+  train: (settings, onMetrics, onSpectra, onProgress, onSparsity) => session.train(settings, onMetrics, onSpectra, onProgress, onSparsity),
   weightSpectra: (settings) => session.weightSpectra(settings),
   stop: () => session.stop(),
   generate: (options) => session.generate(options),
   evaluate: (useAdapter) => session.evaluate(useAdapter),
-  exportAdapter: () => session.exportAdapter(),
+  exportAdapter: (format) => session.exportAdapter(format),
   exportMerged: () => session.exportMerged(),
 };
 

@@ -49,6 +49,8 @@ export interface ShiraLayerData {
   /** Flat o·in + i into the [out, in] weight, strictly ascending. */
   indices: Uint32Array;
   values: Float32Array;
+  /** The layer's stored layout, when the caller knows it: 'in_out' (GPT-2 Conv1D) is refused, as peft refuses it. */
+  layout?: 'out_in' | 'in_out';
 }
 
 export interface ShiraWriteOptions {
@@ -160,6 +162,7 @@ export function writeShiraAdapter(opts: ShiraWriteOptions): AdapterFiles {
     if (seen.has(where)) fail(`${where} is given twice`);
     seen.add(where);
     if (!moduleSpecMatches(opts.targetModules, where)) fail(`${where} is not matched by targetModules [${opts.targetModules.join(', ')}]; peft would ignore it`);
+    if (l.layout === 'in_out') fail(`${where} is a GPT-2 Conv1D layer; peft's SHiRA supports only torch.nn.Linear, so export this update as a webpeft delta instead`);
     const { inFeatures: inF, outFeatures: outF } = l;
     if (!(Number.isSafeInteger(inF) && inF > 0 && Number.isSafeInteger(outF) && outF > 0)) fail(`${where} has bad features in ${inF}, out ${outF}`);
     const K = l.indices.length;

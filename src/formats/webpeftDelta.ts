@@ -1,8 +1,9 @@
 /**
  * webpeft's own compact update format: webpeft_delta.json (what to do) + webpeft_delta.safetensors (the numbers).
- * It carries any update the studio makes that is not a low-rank product: sparse entries (sparse fine-tuning,
- * SaRA, subnetworks, SHiRA), per-channel scales (IA3, SSF) and dense vector deltas (BitFit, SSF shifts, norm
- * tuning), as a list of edits of named checkpoint tensors in their STORED layout. docs/webpeft-delta.md is the
+ * It carries any update the studio makes: sparse entries (sparse fine-tuning, SaRA, subnetworks, SHiRA),
+ * per-channel scales (IA3, SSF), dense vector deltas (BitFit, SSF shifts, norm tuning) and low-rank products
+ * (DSEE's LoRA part; a plain LoRA is better exported as a PEFT adapter), as a list of edits of named checkpoint
+ * tensors in their STORED layout. docs/webpeft-delta.md is the
  * specification; this file is its reader and writer, and `TensorEdit` is the one currency the merge code uses.
  *
  * Why edits of stored tensors and not module-level adapters: every such method becomes "change these numbers of

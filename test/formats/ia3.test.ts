@@ -79,7 +79,7 @@ describe('writeIa3Adapter', () => {
   });
 
   it('sets fan_in_fan_out for GPT-2 Conv1D', () => {
-    const files = writeIa3Adapter({ baseModelNameOrPath: 'gpt2', targetModules: ['c_attn', 'c_proj'], feedforwardModules: ['mlp.c_proj'], fanInFanOut: true, vectors: [
+    const files = writeIa3Adapter({ baseModelNameOrPath: 'gpt2', targetModules: ['c_attn', 'mlp.c_proj'], feedforwardModules: ['mlp.c_proj'], fanInFanOut: true, vectors: [
       { modulePath: 'transformer.h.0.attn.c_attn', feedforward: false, values: ramp(12, 1) },
       { modulePath: 'transformer.h.0.mlp.c_proj', feedforward: true, values: ramp(16, 1) },
     ] });
@@ -122,9 +122,10 @@ describe('readIa3Adapter', () => {
       { name: ia3Key(DOWN), dtype: 'BF16', shape: [1, 3], data: Uint16Array.of(numberToBf16Bits(2), numberToBf16Bits(0.5), numberToBf16Bits(3)) },
     ];
     const { vectors } = await readIa3Adapter(folder(EXPECTED_CONFIG, tensors));
+    // File order, which the reference writer makes name order.
     expect(vectors).toEqual([
-      { modulePath: K_PROJ, feedforward: false, values: Float32Array.of(1.5, -0.25) },
       { modulePath: DOWN, feedforward: true, values: Float32Array.of(2, 0.5, 3) },
+      { modulePath: K_PROJ, feedforward: false, values: Float32Array.of(1.5, -0.25) },
     ]);
     expect(parseIa3Key(`${ia3Key(K_PROJ)}.default`)).toEqual({ modulePath: K_PROJ, adapterName: 'default' });
     expect(parseIa3Key('base_model.model.x.lora_A.weight')).toBeNull();
@@ -136,7 +137,7 @@ describe('readIa3Adapter', () => {
       { name: ia3Key(DOWN), dtype: 'F32', shape: [1, 3], data: Float32Array.of(1, 2, 3) },
     ];
     const { vectors } = await readIa3Adapter(folder({ ...EXPECTED_CONFIG, feedforward_modules: null, target_modules: null }, tensors));
-    expect(vectors.map((v) => [v.modulePath, v.feedforward])).toEqual([[K_PROJ, false], [DOWN, true]]);
+    expect(vectors.map((v) => [v.modulePath, v.feedforward])).toEqual([[DOWN, true], [K_PROJ, false]]);
   });
 
   it('follows peft: feedforward_modules list entries match by plain suffix, strings as full regexes', () => {

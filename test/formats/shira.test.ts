@@ -24,8 +24,9 @@ function layer(modulePath: string, inF: number, outF: number, r: number, seed: n
   const picked = new Set<number>();
   let s = seed;
   while (picked.size < K) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    picked.add(s % (inF * outF));
+    // Exact 32-bit LCG (Math.imul), taking high bits: a float LCG loses its low bits and can cycle forever.
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    picked.add((s >>> 8) % (inF * outF));
   }
   const indices = Uint32Array.from([...picked].sort((a, b) => a - b));
   return { modulePath, inFeatures: inF, outFeatures: outF, indices, values: Float32Array.from(indices, (f) => f / 4 - 3) };
@@ -127,6 +128,7 @@ describe('writeShiraAdapter', () => {
     expect(() => write([{ ...LAYERS[1], indices: big }])).toThrow(`${V}: index 32 at position 23 is out of range for [4, 8]`);
     expect(() => write([{ ...LAYERS[1], values: new Float32Array(3) }])).toThrow(`${V} has 24 indices but 3 values`);
     expect(() => writeShiraAdapter({ baseModelNameOrPath: 'x', r: 2, randomSeed: 1, targetModules: ['k_proj'], layers: LAYERS })).toThrow(`${Q} is not matched by targetModules [k_proj]; peft would ignore it`);
+    expect(() => write([{ ...LAYERS[1], layout: 'in_out' }])).toThrow(`${V} is a GPT-2 Conv1D layer; peft's SHiRA supports only torch.nn.Linear, so export this update as a webpeft delta instead`);
     expect(() => write([], 2)).toThrow('there are no SHiRA layers to write');
     expect(() => write(LAYERS, 0)).toThrow('r must be a positive integer, got 0');
   });

@@ -5,6 +5,7 @@ import {
   DELTA_JSON,
   DELTA_SAFETENSORS,
   type DeltaFile,
+  EDIT_KINDS,
   MAX_SPARSE_NUMEL,
   type TensorEdit,
   applyTensorEdit,
@@ -29,9 +30,13 @@ function sample(): DeltaFile {
       { kind: 'scale', tensor: 'transformer.h.0.attn.c_attn.weight', shape: [6, 12], axis: 1, values: Float32Array.from({ length: 12 }, (_, i) => 1 + i / 10) },
       { kind: 'add', tensor: 'model.layers.0.self_attn.q_proj.bias', shape: [4], values: f32(0.1, 0.2, 0.3, 0.4) },
       { kind: 'add', tensor: 'model.norm.weight', shape: [2, 3], values: f32(1, 2, 3, 4, 5, 6) },
+      // A [rank 2, in 3] and B [out 4, rank 2] of a Conv1D weight stored [in 3, out 4].
+      { kind: 'lowrank_add', tensor: 'transformer.h.0.mlp.c_fc.weight', shape: [3, 4], transposed: true, rank: 2, scaling: 0.5, A: f32(1, 2, 3, 4, 5, 6), B: f32(1, 0, 0, 1, 1, 1, -1, 2) },
     ],
   };
 }
+
+const KNOWN = `(known: ${EDIT_KINDS.join(', ')})`;
 
 function asFolder(files: OutputFile[], dir = 'run7'): NamedBlob[] {
   return files.map((f) => ({ name: `${dir}/${f.name}`, blob: new Blob([f.data]) }));
@@ -67,6 +72,7 @@ describe('writeDelta / readDelta', () => {
       { kind: 'scale', tensor: 'transformer.h.0.attn.c_attn.weight', shape: [6, 12], values: 'edits.2.values', axis: 1 },
       { kind: 'add', tensor: 'model.layers.0.self_attn.q_proj.bias', shape: [4], values: 'edits.3.values' },
       { kind: 'add', tensor: 'model.norm.weight', shape: [2, 3], values: 'edits.4.values' },
+      { kind: 'lowrank_add', tensor: 'transformer.h.0.mlp.c_fc.weight', shape: [3, 4], transposed: true, rank: 2, scaling: 0.5, A: 'edits.5.lora_A', B: 'edits.5.lora_B' },
     ]);
     const st = await parseSafetensors(new Blob([files[1].data]), DELTA_SAFETENSORS);
     expect(st.metadata).toEqual({ format: 'pt' });
@@ -79,6 +85,8 @@ describe('writeDelta / readDelta', () => {
       'edits.3.values': 'F32 [4]',
       // An add keeps the tensor's shape, so Python adds it without a reshape.
       'edits.4.values': 'F32 [2,3]',
+      'edits.5.lora_A': 'F32 [2,3]',
+      'edits.5.lora_B': 'F32 [4,2]',
     });
     const idx = await readTensorRaw(st, 'edits.0.indices');
     expect([...new Int32Array(idx.bytes.buffer)]).toEqual([0, 5, 7, 23]);
@@ -105,8 +113,12 @@ describe('writeDelta / readDelta', () => {
     expect(withEdit({ kind: 'scale', tensor: w, shape: [2, 3], axis: 2, values: f32(1, 2) })).toThrow('axis 2 is not an axis of the 2-D shape [2, 3]');
     expect(withEdit({ kind: 'scale', tensor: w, shape: [2, 3], axis: 1, values: f32(1, 2) })).toThrow('2 values for axis 1 of shape [2, 3]; a scale needs shape[1] = 3');
     expect(withEdit({ kind: 'add', tensor: w, shape: [2], values: f32(1, Number.NaN) })).toThrow('value NaN at position 1 is not finite');
-    expect(withEdit({ kind: 'bogus', tensor: w, shape: [2], values: f32(1, 2) } as unknown as TensorEdit)).toThrow('unknown kind "bogus" (known: sparse_add, add, scale)');
+    expect(withEdit({ kind: 'bogus', tensor: w, shape: [2], values: f32(1, 2) } as unknown as TensorEdit)).toThrow(`unknown kind "bogus" ${KNOWN}`);
     expect(withEdit({ kind: 'add', tensor: '', shape: [1], values: f32(1) })).toThrow('tensor must be a non-empty tensor name');
+    const lr: Extract<TensorEdit, { kind: 'lowrank_add' }> = { kind: 'lowrank_add', tensor: w, shape: [2, 3], transposed: false, rank: 1, scaling: 1, A: f32(1, 2, 3), B: f32(1, 2) };
+    expect(withEdit({ ...lr, A: f32(1, 2) })).toThrow('edits[0] (lowrank_add of "model.w"): A must be a Float32Array of rank × in = 1 × 3');
+    expect(withEdit({ ...lr, transposed: true })).toThrow('A must be a Float32Array of rank × in = 1 × 2');
+    expect(withEdit({ ...lr, shape: [6] })).toThrow('a lowrank_add edits a 2-D weight, not shape [6]');
     expect(() => writeDelta({ ...sample(), settings: { lr: Number.NaN } })).toThrow('writeDelta: settings.lr is NaN, which JSON cannot hold');
     expect(() => writeDelta({ ...sample(), configPatch: { x: undefined } })).toThrow('configPatch.x is not a plain JSON value (undefined)');
     expect(() => writeDelta({ ...sample(), method: '' })).toThrow('writeDelta: method must be a non-empty string');
@@ -132,7 +144,7 @@ describe('readDelta rejections', () => {
 
   it('refuses an unknown kind and inconsistent fields, naming the edit and tensor', async () => {
     await expect(readDelta(tamperJson(files, (j) => void (j.edits[3].kind = 'multiply')))).rejects.toThrow(
-      'run7/webpeft_delta.json: edits[3] (tensor "model.layers.0.self_attn.q_proj.bias"): unknown kind "multiply" (known: sparse_add, add, scale)',
+      `run7/webpeft_delta.json: edits[3] (tensor "model.layers.0.self_attn.q_proj.bias"): unknown kind "multiply" ${KNOWN}`,
     );
     await expect(readDelta(tamperJson(files, (j) => void (j.edits[3].shape = [5])))).rejects.toThrow(
       'edits[3] (tensor "model.layers.0.self_attn.q_proj.bias"): 4 values for a tensor of shape [5] (5 elements); an add needs one value per element',
@@ -144,6 +156,8 @@ describe('readDelta rejections', () => {
     await expect(readDelta(tamperJson(files, (j) => void (j.edits[0].values = 'nope')))).rejects.toThrow('edits[0] (tensor "model.layers.0.self_attn.q_proj.weight"): its values tensor "nope" is not in run7/webpeft_delta.safetensors');
     await expect(readDelta(tamperJson(files, (j) => void delete j.edits[0].indices))).rejects.toThrow('a sparse_add needs indices naming a tensor');
     await expect(readDelta(tamperJson(files, (j) => void (j.edits[3].axis = 0)))).rejects.toThrow('axis is only for scale, not add');
+    await expect(readDelta(tamperJson(files, (j) => void (j.edits[5].rank = 3)))).rejects.toThrow('edits[5] (tensor "transformer.h.0.mlp.c_fc.weight"): A must be a Float32Array of rank × in = 3 × 3');
+    await expect(readDelta(tamperJson(files, (j) => void (j.edits[5].B = 'edits.0.values')))).rejects.toThrow('B must be a Float32Array of out × rank = 4 × 2');
     await expect(readDelta(tamperJson(files, (j) => void (j.edits[2].shape = [6, -12])))).rejects.toThrow('shape [6,-12] is not a list of non-negative integers');
   });
 
@@ -176,6 +190,20 @@ describe('applyTensorEdit', () => {
     expect([data[0], data[1], data[23]]).toEqual([6, 2, 0]);
     applyTensorEdit(data, { kind: 'add', tensor: 't', shape, values: new Float32Array(24).fill(1) });
     expect([data[0], data[1], data[23]]).toEqual([7, 3, 1]);
+    // lowrank_add: ΔW = scaling · B A in [out, in]; transposed adds ΔWᵀ to a tensor stored [in, out].
+    const A = f32(1, 2, 3, 4, 5, 6); // [2, 3]
+    const B = f32(1, 0, 0, 1, 1, 1, -1, 2); // [4, 2]
+    const dW = (o: number, i: number): number => 0.5 * (B[o * 2] * A[i] + B[o * 2 + 1] * A[3 + i]);
+    const plain = new Float32Array(12);
+    applyTensorEdit(plain, { kind: 'lowrank_add', tensor: 't', shape: [4, 3], transposed: false, rank: 2, scaling: 0.5, A, B });
+    const conv = new Float32Array(12);
+    applyTensorEdit(conv, { kind: 'lowrank_add', tensor: 't', shape: [3, 4], transposed: true, rank: 2, scaling: 0.5, A, B });
+    for (let o = 0; o < 4; o++) {
+      for (let i = 0; i < 3; i++) {
+        expect(plain[o * 3 + i]).toBe(dW(o, i));
+        expect(conv[i * 4 + o]).toBe(dW(o, i));
+      }
+    }
     expect(() => applyTensorEdit(new Float32Array(3), { kind: 'add', tensor: 't', shape: [4], values: new Float32Array(4) })).toThrow('"t" has 3 elements, the edit expects shape [4] (4)');
   });
 });
