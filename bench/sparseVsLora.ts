@@ -30,14 +30,14 @@ function flag(args: string[], name: string, fallback: number): number {
 }
 
 async function main(args: string[]): Promise<void> {
-  const steps = flag(args, 'steps', 60);
+  const steps = flag(args, 'steps', 40);
+  const batchSize = flag(args, 'batch', 4);
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
   const root = process.cwd();
   const s = new Session(await nodeGpu());
   await s.init();
   await s.loadModel(await namedBlobsFromDir(join(root, 'public', 'sample', 'stories260K')));
   const seqLen = 64;
-  const batchSize = 8;
   await s.loadDataset(await namedBlobFromFile(join(root, 'public', 'sample', 'tinyshakespeare-excerpt.txt')), { onBadLine: 'skip', valFraction: 0.1, seed: 1, trainOnAllTokens: false, seqLen });
   const base = await s.evaluate(false);
   const configs: Config[] = [

@@ -1,6 +1,6 @@
 /** Shared steps and checks for the studio tests. */
 import { readFileSync } from 'node:fs';
-import { expect, type Page, type TestInfo } from '@playwright/test';
+import { expect, type Locator, type Page, type TestInfo } from '@playwright/test';
 
 export const SAMPLE_DIR = 'public/sample/stories260K';
 export const SAMPLE_FILES = [
@@ -131,4 +131,20 @@ export async function clickUntilStarted(page: Page, buttonId: string, regionId: 
     await page.getByTestId(buttonId).click();
     await expect(page.getByTestId(regionId)).not.toHaveAttribute('data-status', 'idle', { timeout: 5_000 });
   }).toPass({ timeout: 120_000 });
+}
+
+/** The numeric values of cells, read from an attribute (data-value by default); empty or absent → NaN. */
+export async function numbers(cells: Locator, attribute = 'data-value'): Promise<number[]> {
+  const values = await cells.evaluateAll((els, a) => els.map((e) => e.getAttribute(a)), attribute);
+  return values.map((v) => (v === null || v === '' ? Number.NaN : Number(v)));
+}
+
+/** Opens the page on the bundled sample (stories260K + Shakespeare) and waits for the device, model and dataset. */
+export async function openSample(page: Page): Promise<void> {
+  logPage(page);
+  await page.goto('/?sample');
+  await expect(page.getByTestId('device-status')).toHaveAttribute('data-status', 'ready', { timeout: 120_000 });
+  await waitForModel(page, 'stories260K (sample)');
+  await expect(page.getByTestId('dataset-card').or(page.getByTestId('alert'))).toBeVisible({ timeout: 120_000 });
+  await expectNoAlerts(page);
 }

@@ -3,29 +3,15 @@
  * PiSSA at rank 4, the spectra of the target weights before training, a short run streaming spectra snapshots,
  * the adapter as PEFT converts PiSSA (plain LoRA of rank 2r on the original base) and the merged checkpoint.
  */
-import { expect, test, type Locator, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { download, expectNoAlerts, logPage, safetensorsHeader, setSetting, waitForModel, waitForRunEnd } from './helpers';
+import { download, expectNoAlerts, numbers, openSample, safetensorsHeader, setSetting, waitForRunEnd } from './helpers';
 
 const RANK = 4;
 const STEPS = 8;
 const SPECTRA_EVERY = 2;
 /** stories260K: 5 layers, q_proj 64→64 and v_proj 64→32 by default. */
 const TARGET_WEIGHTS = [0, 1, 2, 3, 4].flatMap((l) => ['q_proj', 'v_proj'].map((p) => `model.layers.${l}.self_attn.${p}.weight`));
-
-async function numbers(cells: Locator, attribute = 'data-value'): Promise<number[]> {
-  const values = await cells.evaluateAll((els, a) => els.map((e) => e.getAttribute(a)), attribute);
-  return values.map((v) => (v === null || v === '' ? Number.NaN : Number(v)));
-}
-
-async function openSample(page: Page): Promise<void> {
-  logPage(page);
-  await page.goto('/?sample');
-  await expect(page.getByTestId('device-status')).toHaveAttribute('data-status', 'ready', { timeout: 120_000 });
-  await waitForModel(page, 'stories260K (sample)');
-  await expect(page.getByTestId('dataset-card').or(page.getByTestId('alert'))).toBeVisible({ timeout: 120_000 });
-  await expectNoAlerts(page);
-}
 
 test('PiSSA on the sample: weight spectra, live spectra while training, converted adapter and merged model', async ({ page }, info) => {
   test.setTimeout(5 * 60_000);

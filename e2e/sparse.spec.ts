@@ -5,9 +5,9 @@
  * and the adapter as a webpeft delta (PEFT's SHiRA format needs r·(in + out) entries per layer, which a density
  * does not give).
  */
-import { expect, test, type Locator, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { download, expectNoAlerts, logPage, safetensorsHeader, setSetting, waitForModel, waitForRunEnd } from './helpers';
+import { download, expectNoAlerts, numbers, openSample, safetensorsHeader, setSetting, waitForRunEnd } from './helpers';
 
 const DENSITY = 0.05;
 const STEPS = 4;
@@ -17,20 +17,6 @@ const SHAPES: Record<string, [number, number]> = { q_proj: [64, 64], v_proj: [32
 const TARGETS = [0, 1, 2, 3, 4].flatMap((l) => Object.keys(SHAPES).map((p) => ({ module: `model.layers.${l}.self_attn.${p}`, shape: SHAPES[p] })));
 /** The engine keeps round(density · out · in) entries per layer. */
 const kept = (shape: [number, number]) => Math.round(DENSITY * shape[0] * shape[1]);
-
-async function numbers(cells: Locator, attribute = 'data-value'): Promise<number[]> {
-  const values = await cells.evaluateAll((els, a) => els.map((e) => e.getAttribute(a)), attribute);
-  return values.map((v) => (v === null || v === '' ? Number.NaN : Number(v)));
-}
-
-async function openSample(page: Page): Promise<void> {
-  logPage(page);
-  await page.goto('/?sample');
-  await expect(page.getByTestId('device-status')).toHaveAttribute('data-status', 'ready', { timeout: 120_000 });
-  await waitForModel(page, 'stories260K (sample)');
-  await expect(page.getByTestId('dataset-card').or(page.getByTestId('alert'))).toBeVisible({ timeout: 120_000 });
-  await expectNoAlerts(page);
-}
 
 async function setOption(page: Page, name: string, value: string): Promise<void> {
   const input = page.getByTestId(`option-${name}`);

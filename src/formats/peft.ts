@@ -5,6 +5,7 @@
  * Weights are keyed `base_model.model.<module path>.lora_A.weight` ([r, in]) and `...lora_B.weight` ([out, r]);
  * the module path is the module's name inside the transformers model (`model.layers.0.self_attn.q_proj`).
  */
+import { parseConfigObject } from './adapterKind';
 import type { NamedBlob } from '../run/api';
 import { indexFolder } from './folder';
 import { type JsonValue, pythonJsonDumps } from './pyjson';
@@ -103,14 +104,7 @@ export function serializeAdapterConfig(cfg: LoraAdapterConfig): string {
 // ---------------------------------------------------------------- parsing
 
 export function parseLoraAdapterConfig(text: string, fileName: string): LoraAdapterConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${fileName} is not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${fileName} must hold a JSON object`);
-  const o = raw as Record<string, unknown>;
+  const o = parseConfigObject(text, fileName);
   const fail = (msg: string): never => {
     throw new Error(`${fileName}: ${msg}`);
   };

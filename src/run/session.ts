@@ -15,7 +15,7 @@ import { allNorms } from '../engine/weights';
 import type { Linear } from '../engine/linear';
 import { LoraLayer } from '../methods/lora/layer';
 import { loadAdapterRun } from '../methods/loaded';
-import { deltaAdapterFiles } from '../methods/common/deltaFiles';
+import { deltaAdapterFiles, lowRankEdits } from '../methods/common/deltaFiles';
 import { applyTensorEdit, type TensorEdit } from '../formats/webpeftDelta';
 import { rankFor, targetsModule } from '../methods/lora/config';
 import type { LowRankDelta, MethodRun, MethodSetup } from '../methods/method';
@@ -442,17 +442,6 @@ function validateSettings(s: TrainSettings): void {
   if (!(s.lr > 0)) throw new Error(`learning rate must be positive, got ${s.lr}`);
   if (!isMethodName(s.method)) throw new Error(`unknown method "${s.method}"`);
   if (s.spectraEvery !== undefined && (!Number.isInteger(s.spectraEvery) || s.spectraEvery < 0)) throw new Error(`spectra interval must be a non-negative integer, got ${s.spectraEvery}`);
-}
-
-/** Low-rank deltas as delta-file edits (a method that has both, e.g. DSEE, exports one file). */
-function lowRankEdits(deltas: LowRankDelta[]): TensorEdit[] {
-  return deltas
-    .filter((d) => d.k > 0)
-    .map((d) => {
-      const s = d.linear;
-      const shape = s.layout === 'out_in' ? [s.outFeatures, s.inFeatures] : [s.inFeatures, s.outFeatures];
-      return { kind: 'lowrank_add', tensor: s.weightName, shape, transposed: s.layout === 'in_out', A: d.A, B: d.B, rank: d.k, scaling: d.scaling };
-    });
 }
 
 function baseName(m: LoadedModel): string {

@@ -3,29 +3,15 @@
  * IA3's model-dependent default targets, --format, and the sparsity summary line.
  */
 import { describe, expect, it } from 'vitest';
-import { FlagReader, UsageError, parseFlags } from '../../cli/args';
+import { parseTrain, trainError } from '../support/cliArgs';
+import { UsageError } from '../../cli/args';
 import { IA3_DEFAULT_TARGETS, defaultTargets, uncoveredFeedforward } from '../../cli/methodFlags';
 import { sparsityLine } from '../../cli/progress';
-import { parseTrainArgs, resolveModelDefaults } from '../../cli/trainArgs';
+import { resolveModelDefaults } from '../../cli/trainArgs';
 import type { LayerSparsity } from '../../src/run/api';
 
-const BASE = ['--model', 'm', '--data', 'd.txt', '--out', 'o'];
-
-function parse(...extra: string[]) {
-  return parseTrainArgs(new FlagReader(parseFlags([...BASE, ...extra])));
-}
-
-function error(...extra: string[]): string {
-  try {
-    parse(...extra);
-  } catch (e) {
-    expect(e).toBeInstanceOf(UsageError);
-    const message = (e as Error).message;
-    expect(message).not.toContain('\n');
-    return message;
-  }
-  throw new Error(`no error for ${extra.join(' ')}`);
-}
+const parse = parseTrain;
+const error = trainError;
 
 describe('sparse method flags', () => {
   it('takes the issue example', () => {

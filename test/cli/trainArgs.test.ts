@@ -1,27 +1,13 @@
 /** `webpeft train` flags → TrainSettings: defaults, every method option, and one-line errors for bad values. */
 import { describe, expect, it } from 'vitest';
+import { parseTrain, trainError } from '../support/cliArgs';
 import { FlagReader, UsageError, parseFlags } from '../../cli/args';
 import { METHOD_FLAGS, NUMERIC_FLAGS } from '../../cli/methodFlags';
 import { parseTrainArgs } from '../../cli/trainArgs';
 import { METHOD_DEFAULTS, METHOD_NAMES } from '../../src/run/api';
 
-const BASE = ['--model', 'm', '--data', 'd.txt', '--out', 'o'];
-
-function parse(...extra: string[]) {
-  return parseTrainArgs(new FlagReader(parseFlags([...BASE, ...extra])));
-}
-
-function error(...extra: string[]): string {
-  try {
-    parse(...extra);
-  } catch (e) {
-    expect(e).toBeInstanceOf(UsageError);
-    const message = (e as Error).message;
-    expect(message).not.toContain('\n');
-    return message;
-  }
-  throw new Error(`no error for ${extra.join(' ')}`);
-}
+const parse = parseTrain;
+const error = trainError;
 
 describe('train flags', () => {
   it('default to a plain LoRA run without options or spectra', () => {

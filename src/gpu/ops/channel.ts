@@ -6,13 +6,9 @@
 import shader from '../../../shaders/channel.wgsl?raw';
 import { ceilDiv, grid1d, ro, rw } from '../kernel';
 import type { GpuRuntime } from '../runtime';
-import { type GpuTensor, expectShape } from '../tensor';
+import type { GpuTensor } from '../tensor';
+import { expectVector } from './lowrank_core';
 import { expectDims, expectGrid, expectIndexable, expectMatrix, expectNoAlias } from './matmul';
-
-function expectVector(op: string, arg: string, t: GpuTensor, n: number): void {
-  expectShape(op, arg, t, [n]);
-  if (t.dtype !== 'f32') throw new Error(`${op}: ${arg} (${t.label}) is ${t.dtype}, expected f32`);
-}
 
 export interface ScaleColumnsArgs {
   /** [M, n] */

@@ -13,7 +13,8 @@ import type { GpuRuntime } from '../runtime';
 import { type GpuTensor, expectShape } from '../tensor';
 import { expectDims, expectGrid, expectIndexable, expectMatrix, expectNoAlias } from './matmul';
 
-function expectVector(op: string, arg: string, t: GpuTensor, k: number): void {
+/** t is an f32 vector of k elements. */
+export function expectVector(op: string, arg: string, t: GpuTensor, k: number): void {
   expectShape(op, arg, t, [k]);
   if (t.dtype !== 'f32') throw new Error(`${op}: ${arg} (${t.label}) is ${t.dtype}, expected f32`);
 }

@@ -26,8 +26,7 @@ export async function attachSparse(setup: MethodSetup, lora: LoraSettings, optio
   const init = method === 'subnet' ? 'gradient' : method === 'sara' ? 'smallest' : method === 'dsee' ? 'largest' : options.sparseInit === 'magnitude' ? 'largest' : options.sparseInit;
   let chosen: Map<string, Uint32Array>;
   if (init === 'gradient') {
-    const batches = method === 'subnet' ? options.subnetBatches : options.subnetBatches;
-    chosen = await gradientSelection(setup, targets.map((t) => t.linear), (l) => budget.get(l.modulePath) as number, batches, options.subnetScore === 'fisher' ? 'square' : 'abs');
+    chosen = await gradientSelection(setup, targets.map((t) => t.linear), (l) => budget.get(l.modulePath) as number, options.subnetBatches, options.subnetScore === 'fisher' ? 'square' : 'abs');
   } else {
     chosen = new Map();
     for (const [i, t] of targets.entries()) {

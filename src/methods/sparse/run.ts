@@ -13,7 +13,7 @@ import type { TensorEdit } from '../../formats/webpeftDelta';
 import type { GpuRuntime } from '../../gpu/runtime';
 import type { AdapterFiles, LayerSparsity, MethodOptions } from '../../run/api';
 import { Rng } from '../../util/rng';
-import { deltaAdapterFiles } from '../common/deltaFiles';
+import { deltaAdapterFiles, lowRankEdits } from '../common/deltaFiles';
 import type { LoraRun } from '../lora/run';
 import type { LowRankDelta, MethodEdits, MethodRun } from '../method';
 import type { LinearAdapter, TrainableParam } from '../types';
@@ -175,14 +175,5 @@ function mergeEntries(fa: Uint32Array, va: Float32Array, fb: Uint32Array, vb: Fl
     }
   }
   return { flat, values };
-}
-
-/** DSEE's LoRA part in the delta file: one low-rank edit per layer. */
-function lowRankEdits(deltas: LowRankDelta[]): TensorEdit[] {
-  return deltas.map((d) => {
-    const s = d.linear;
-    const shape = s.layout === 'out_in' ? [s.outFeatures, s.inFeatures] : [s.inFeatures, s.outFeatures];
-    return { kind: 'lowrank_add', tensor: s.weightName, shape, transposed: s.layout === 'in_out', A: d.A, B: d.B, rank: d.k, scaling: d.scaling };
-  });
 }
 
