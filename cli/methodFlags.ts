@@ -97,6 +97,8 @@ export const METHOD_FLAGS: readonly MethodFlag[] = [
   num('candidate-factor', 'candidateFactor', false, SPARSE, { min: 0, minOpen: true }),
   num('sara-fraction', 'saraFraction', false, ['sara'], { min: 0, minOpen: true, max: 1 }),
   num('sara-reselect-at', 'saraReselectAt', false, ['sara'], { min: 0, max: 1, maxOpen: true }),
+  num('sara-nuclear', 'saraNuclear', false, ['sara'], { min: 0 }),
+  num('sara-nuclear-rank', 'saraNuclearRank', true, ['sara'], { min: 0 }),
   num('subnet-batches', 'subnetBatches', true, GRADIENT_SELECTION, { min: 1 }),
   choice('subnet-score', 'subnetScore', ['abs', 'fisher'], GRADIENT_SELECTION),
   { kind: 'list', flag: 'ia3-feedforward', key: 'ia3FeedForward', methods: ['ia3'] },

@@ -21,7 +21,7 @@ const USAGE = `usage: webpeft <command> [flags]
               sparse, subnet, dsee: --density D (0 < D ≤ 1)  or  --match-lora-rank (r·(in + out) entries, r = --rank)
               sparse: --sparse-init random|gradient|magnitude --regrow-every N (0: never) --regrow-fraction F
                       --regrow-until F --candidate-factor C
-              sara: --sara-fraction F --sara-reselect-at F (0: never)
+              sara: --sara-fraction F --sara-reselect-at F (0: never) --sara-nuclear λ --sara-nuclear-rank K (0: all)
               subnet (and sparse with --sparse-init gradient): --subnet-batches N --subnet-score abs|fisher
               ia3: --ia3-feedforward a,b (targets that scale their input)
             --targets defaults to q_proj,v_proj; for ia3 to PEFT's (k_proj,v_proj,down_proj; GPT-2: c_attn,mlp.c_proj);

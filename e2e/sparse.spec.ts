@@ -3,8 +3,11 @@
  * 5 % of q_proj and v_proj in every layer, prune-and-regrow every 2 steps over a 4-step run, the sparsity panel
  * streamed from the run (one row per target layer, the density actually kept, the index-set update, the heatmaps),
  * and the adapter as a webpeft delta (PEFT's SHiRA format needs r·(in + out) entries per layer, which a density
- * does not give).
+ * does not give), which the page then opens again from its folder: the same validation loss, and it re-exports and
+ * merges like the trained one.
  */
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { unzipSync } from 'fflate';
 import { download, expectNoAlerts, numbers, openSample, safetensorsHeader, setSetting, waitForRunEnd } from './helpers';
@@ -34,8 +37,8 @@ interface DeltaEdit {
   values?: string;
 }
 
-test('sparse FT on the sample: the sparsity panel while training, and the adapter as a webpeft delta', async ({ page }, info) => {
-  test.setTimeout(6 * 60_000);
+test('sparse FT on the sample: the sparsity panel while training, the adapter as a webpeft delta, and that delta opened again', async ({ page }, info) => {
+  test.setTimeout(8 * 60_000);
   const t0 = Date.now();
   await openSample(page);
 
@@ -130,6 +133,47 @@ test('sparse FT on the sample: the sparsity panel while training, and the adapte
   expect(zip.name).toBe('webpeft_delta.zip');
   expect(Object.keys(unzipSync(new Uint8Array(zip.bytes))).sort()).toEqual(['webpeft_delta.json', 'webpeft_delta.safetensors']);
   await expect(page.getByTestId('adapter-format')).toHaveAttribute('data-format', 'webpeft-delta');
+  await expectNoAlerts(page);
+
+  // The validation loss the page measured for the trained adapter (after the run, the sample has a validation split).
+  const evaluation = page.getByTestId('evaluation');
+  await expect(evaluation).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  const trainedBase = Number(await page.getByTestId('eval-base-loss').getAttribute('data-value'));
+  const trainedAdapted = Number(await page.getByTestId('eval-adapter-loss').getAttribute('data-value'));
+  await expect(page.getByTestId('adapter-status')).toHaveAttribute('data-status', 'trained');
+
+  // The downloaded delta, opened again as a folder: it replaces the trained adapter and is measured again.
+  const folder = info.outputPath('reopen', 'sparse-delta');
+  mkdirSync(folder, { recursive: true });
+  copyFileSync(config.path, join(folder, 'webpeft_delta.json'));
+  copyFileSync(weights.path, join(folder, 'webpeft_delta.safetensors'));
+  await page.getByTestId('adapter-input').setInputFiles(folder);
+  const opened = page.getByTestId('adapter-status');
+  await expect(opened).toHaveAttribute('data-status', /^(ready|error)$/, { timeout: 120_000 });
+  if ((await opened.getAttribute('data-status')) === 'error') throw new Error(`opening the delta failed: ${await opened.textContent()}`);
+  await expect(opened).toHaveAttribute('data-kind', 'webpeft-delta');
+  await expect(opened).toHaveAttribute('data-modules', String(TARGETS.length));
+  await expect(opened).toContainText(`Adapter loaded from sparse-delta (webpeft delta, ${TARGETS.length} modules)`);
+  await expect(evaluation).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  const reopenedBase = Number(await page.getByTestId('eval-base-loss').getAttribute('data-value'));
+  const reopenedAdapted = Number(await page.getByTestId('eval-adapter-loss').getAttribute('data-value'));
+  console.log(`validation loss: base ${trainedBase} / ${reopenedBase}, trained adapter ${trainedAdapted}, reopened delta ${reopenedAdapted}`);
+  expect(reopenedBase).toBe(trainedBase);
+  expect(reopenedAdapted).toBeCloseTo(trainedAdapted, 5);
+  expect(reopenedAdapted).not.toBe(reopenedBase);
+  await expectNoAlerts(page);
+
+  // It samples, re-exports (not the trained run's cached files: exported again from the opened delta) and merges.
+  await expect(page.getByTestId('generate-adapted')).toBeEnabled();
+  await expect(page.getByTestId('adapter-format')).toHaveAttribute('data-format', 'webpeft-delta');
+  const reexported = await download(page, 'download-config', info);
+  expect(reexported.name).toBe('webpeft_delta.json');
+  const again = JSON.parse(reexported.bytes.toString('utf8')) as { format: string; edits: DeltaEdit[] };
+  expect(again.format).toBe('webpeft-delta');
+  expect(again.edits.map((e) => [e.kind, e.tensor, e.nnz])).toEqual(delta.edits.map((e) => [e.kind, e.tensor, e.nnz]));
+  const merged = await download(page, 'download-merged', info);
+  expect(merged.name).toBe('merged_model.zip');
+  expect(Object.keys(unzipSync(new Uint8Array(merged.bytes)))).toContain('model.safetensors');
   await expectNoAlerts(page);
   console.log(`test took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });

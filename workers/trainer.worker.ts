@@ -4,7 +4,7 @@
  * which imports the type below with `import type`.
  *
  * The object is spelled out method by method, so the page reaches exactly the TrainerApi (not the CLI's extras
- * such as loadAdapter or spectrum) and a method added to the API fails to compile here until it is exposed.
+ * such as logits or spectrum) and a method added to the API fails to compile here until it is exposed.
  * Callbacks (train's onMetrics, onSpectra, onProgress and onSparsity) arrive as comlink proxies made by the page (conn.callback); calling
  * one posts the value back to the page, so the worker never waits on them.
  */
@@ -28,6 +28,7 @@ const api: TrainerWorkerApi = {
   evaluate: (useAdapter) => session.evaluate(useAdapter),
   exportAdapter: (format) => session.exportAdapter(format),
   exportMerged: () => session.exportMerged(),
+  loadAdapter: (files) => session.loadAdapter(files),
 };
 
 expose(api);

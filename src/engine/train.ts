@@ -21,7 +21,7 @@ export interface TrainLoopHooks {
   shouldStop(): boolean;
   now(): number;
   /** After every micro-batch's backward, before clipping and AdamW (step counts from 0): regulariser gradients. */
-  beforeOptimizerStep?(step: number): void;
+  beforeOptimizerStep?(step: number): void | Promise<void>;
   /** After AdamW, with that step's gradients still in place: budget schedules, masks, index-set updates. */
   afterOptimizerStep?(step: number, optimizer: OptimizerMoments): Promise<void>;
   /** After a step is recorded (step counts from 1): periodic measurements such as spectra. */
@@ -71,7 +71,7 @@ export async function trainLoop(
         model.forwardLoss(trainingPass(s.batchSize, s.seqLen, true, passSeed(s.seed, step, i)), 1 / lossTokens, acc, 0, true);
         rt.flush();
       });
-      hooks.beforeOptimizerStep?.(step);
+      await hooks.beforeOptimizerStep?.(step);
       opt.step(lr);
       rt.copy(opt.stats, acc, 1, 1, 1);
       const read = rt.readback(acc);

@@ -64,7 +64,7 @@ export interface MethodRun {
   readonly adapters: ReadonlyMap<string, LinearAdapter>;
   params(): TrainableParam[];
   /** After all micro-batches' backward of a step, before clipping and AdamW: add regulariser gradients. */
-  beforeOptimizerStep?(rt: GpuRuntime, step: number, totalSteps: number): void;
+  beforeOptimizerStep?(rt: GpuRuntime, step: number, totalSteps: number): void | Promise<void>;
   /** After AdamW of a step (gradients still hold that step's values): budget schedules, masks, re-selection. */
   afterOptimizerStep?(rt: GpuRuntime, step: number, totalSteps: number, optimizer: OptimizerMoments): Promise<void>;
   /** Exact ΔW of every adapted layer against the original checkpoint weight, as far as it is low-rank. */

@@ -126,6 +126,10 @@ export interface MethodOptions {
   candidateFactor: number;
   /** SaRA: fraction of each weight's entries, the smallest |W|, that train. */
   saraFraction: number;
+  /** SaRA: weight λ of the nuclear-norm regulariser λ‖ΔW‖_* on the sparse update (0: off). */
+  saraNuclear: number;
+  /** SaRA: singular triplets of ΔW in the regulariser's gradient (0: all, by an exact SVD per layer and step). */
+  saraNuclearRank: number;
   /** SaRA's progressive adjustment: at this fraction of the training, re-select the smallest |W + ΔW| (0: never). */
   saraReselectAt: number;
   /** Gradient-selected subnetwork: calibration batches and the score (Σ|g| or Σg², a Fisher estimate). */
@@ -158,6 +162,8 @@ export const METHOD_DEFAULTS: MethodOptions = {
   regrowUntil: 0.75,
   candidateFactor: 1,
   saraFraction: 0.1,
+  saraNuclear: 0,
+  saraNuclearRank: 8,
   saraReselectAt: 0.5,
   subnetBatches: 8,
   subnetScore: 'abs',
@@ -330,15 +336,15 @@ export interface TrainerApi {
   exportAdapter(format?: 'peft' | 'webpeft-delta'): Promise<AdapterFiles>;
   /** The base with the trained update merged in: config.json, model.safetensors and the tokenizer files. */
   exportMerged(): Promise<OutputFile[]>;
-}
-
-/** What the CLI and tests use beyond the page's API: adapters from disk and raw logits. */
-export interface EngineApi extends TrainerApi {
   /**
    * Applies an adapter folder to the loaded model, replacing any current one: PEFT LoRA/AdaLoRA, IA3 or SHiRA (as
    * PEFT saves them), or a webpeft delta. `r` is the LoRA/SHiRA rank (0 for formats without one).
    */
   loadAdapter(files: NamedBlob[]): Promise<{ kind: AdapterKind; modules: number; r: number }>;
+}
+
+/** What the CLI and tests use beyond the page's API: raw logits, full spectra and memory. */
+export interface EngineApi extends TrainerApi {
   /** Logits [T, V] of one sequence, with the current adapter applied when there is one. */
   logits(ids: number[]): Promise<{ shape: [number, number]; data: Float32Array }>;
   /**

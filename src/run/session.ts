@@ -14,7 +14,7 @@ import { Transformer } from '../engine/transformer';
 import { allNorms } from '../engine/weights';
 import type { Linear } from '../engine/linear';
 import { LoraLayer } from '../methods/lora/layer';
-import { loadAdapterRun } from '../methods/loaded';
+import { prepareAdapter } from '../methods/loaded';
 import { deltaAdapterFiles, lowRankEdits } from '../methods/common/deltaFiles';
 import { applyTensorEdit, type TensorEdit } from '../formats/webpeftDelta';
 import { rankFor, targetsModule } from '../methods/lora/config';
@@ -164,7 +164,7 @@ export class Session implements EngineApi {
         onMetrics,
         shouldStop: () => this.stopRequested,
         now: this.now,
-        beforeOptimizerStep: run.beforeOptimizerStep ? (step) => run.beforeOptimizerStep?.(rt, step, s.steps) : undefined,
+        beforeOptimizerStep: run.beforeOptimizerStep ? async (step) => run.beforeOptimizerStep?.(rt, step, s.steps) : undefined,
         afterOptimizerStep: run.afterOptimizerStep ? (step, opt) => run.afterOptimizerStep?.(rt, step, s.steps, opt) ?? Promise.resolve() : undefined,
         afterStep:
           (tracker && onSpectra) || sparsity
@@ -261,12 +261,16 @@ export class Session implements EngineApi {
   }
 
   async loadAdapter(files: NamedBlob[]): Promise<{ kind: AdapterKind; modules: number; r: number }> {
-    const model = this.transformerFor(this.transformer?.arena.maxRows ?? 64);
-    await this.releaseRun();
-    const loaded = await loadAdapterRun(this.runtime(), files, model.linears, allNorms(model.weights));
-    this.run = loaded.run;
-    return { kind: loaded.kind, modules: loaded.modules, r: loaded.r };
+    return this.exclusive('loading an adapter', async () => {
+      const model = this.transformerFor(this.transformer?.arena.maxRows ?? 64);
+      // Read and check the folder first: a folder that is refused leaves the current adapter in place.
+      const prepared = await prepareAdapter(this.runtime(), files, model.linears, allNorms(model.weights));
+      await this.releaseRun();
+      this.run = await prepared.attach();
+      return { kind: prepared.kind, modules: prepared.modules, r: prepared.r };
+    });
   }
+
 
   async logits(ids: number[]): Promise<{ shape: [number, number]; data: Float32Array }> {
     const { spec } = this.loaded();

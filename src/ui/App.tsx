@@ -1,4 +1,5 @@
 /** The page: a header, the alert region, and seven steps from checkpoint to downloaded adapter or merged model. */
+import { AdapterLoader } from './components/AdapterLoader';
 import { AlertRegion } from './components/AlertRegion';
 import { DatasetCard } from './components/DatasetCard';
 import { DatasetLoader } from './components/DatasetLoader';
@@ -55,8 +56,14 @@ export function App() {
         <Section step={6} title="Try it" subtitle="Generate before and after" testId="section-samples">
           <SamplePanel />
         </Section>
-        <Section step={7} title="Download" subtitle="A PEFT adapter (adapter_config.json + adapter_model.safetensors) or, where PEFT has no format, a webpeft delta; or the merged model" testId="section-download">
+        <Section
+          step={7}
+          title="Download"
+          subtitle="A PEFT adapter (adapter_config.json + adapter_model.safetensors) or, where PEFT has no format, a webpeft delta; or the merged model. Or open an adapter folder to measure, sample and merge it here"
+          testId="section-download"
+        >
           <DownloadPanel />
+          <AdapterLoader />
         </Section>
       </main>
       <footer className="page-foot muted small">

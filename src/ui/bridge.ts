@@ -13,7 +13,7 @@
 import type { AdapterFiles, LoraSettings, MethodName, MethodOptions, NamedBlob, OutputFile, SparsitySnapshot, SpectraSnapshot, StepMetrics } from '../run/api';
 import { isDelta } from './download';
 import { loraUse, relevantOptions } from './methods';
-import { checkpointProblem, type PickedFiles } from './files';
+import { adapterProblem, checkpointProblem, type PickedFiles } from './files';
 import { toDatasetOptions, toTrainSettings } from './store/defaults';
 import type { SampleKind } from './store/samplesSlice';
 import { weightSpectraKey } from './store/spectraSlice';
@@ -28,6 +28,8 @@ export class TrainerBridge extends WorkerLink {
   private datasetKey = '';
   private trainableSeq = 0;
   private spectraSeq = 0;
+  /** Bumped by whatever replaces the engine's adapter (a model, a run): an older adapter load's answer is dropped. */
+  private adapterSeq = 0;
 
   protected override forgetWorkerState(): void {
     this.datasetKey = '';
@@ -75,6 +77,7 @@ export class TrainerBridge extends WorkerLink {
     s.clearAlerts('model');
     s.modelLoading(label);
     s.runReset();
+    this.adapterSeq++;
     s.adapterReset();
     s.clearSample('base');
     s.clearSample('adapted');
@@ -211,6 +214,8 @@ export class TrainerBridge extends WorkerLink {
     s.clearAlerts('evaluate');
     const settings = toTrainSettings(method, options, lora, train);
     s.runStarted(train.steps, settings);
+    // The run replaces whatever adapter the engine held, an opened folder included.
+    this.adapterSeq++;
     s.adapterReset();
     s.clearSample('adapted');
     s.liveSpectraReset();
@@ -242,6 +247,56 @@ export class TrainerBridge extends WorkerLink {
     } catch (e) {
       this.s.runFailed(errorMessage(e));
       this.fail('train', 'Training failed', e);
+      return;
+    }
+    const ds = this.s.dataset;
+    if (ds.status === 'ready' && ds.value.valExamples > 0) await this.evaluate();
+  }
+
+  /** An adapter folder from a drop or the folder picker; failing to read it is reported like a failed load. */
+  async loadAdapterFrom(pick: () => PickedFiles | Promise<PickedFiles>): Promise<void> {
+    this.s.clearAlerts('adapter');
+    let picked: PickedFiles;
+    try {
+      picked = await pick();
+    } catch (e) {
+      this.s.pushAlert('adapter', 'Could not read the adapter files', errorMessage(e));
+      return;
+    }
+    const problem = adapterProblem(picked.files);
+    if (problem) {
+      this.s.pushAlert('adapter', `Not an adapter folder (${picked.label})`, problem);
+      return;
+    }
+    await this.loadAdapter(picked.files, picked.label);
+  }
+
+  /**
+   * Applies an adapter folder (PEFT LoRA/AdaLoRA, IA3, SHiRA, or a webpeft delta) to the loaded model in place of
+   * the trained one: the exported files, the comparison and the "with adapter" sample of the old adapter go, and
+   * the validation loss is measured again as after a run. A failed load leaves the engine without an adapter.
+   */
+  async loadAdapter(files: NamedBlob[], label: string): Promise<void> {
+    const s = this.s;
+    if (s.run.status === 'running') return;
+    s.clearAlerts('adapter');
+    if (s.model.status !== 'ready') {
+      s.pushAlert('adapter', 'Load a model first', 'An adapter applies to the base model it was trained on: load that checkpoint, then open the adapter folder.');
+      return;
+    }
+    s.clearAlerts('evaluate');
+    s.clearAlerts('export');
+    const seq = ++this.adapterSeq;
+    s.adapterLoading(label);
+    s.clearSample('adapted');
+    try {
+      const info = await this.call((api) => api.loadAdapter(files));
+      if (seq !== this.adapterSeq) return;
+      this.s.adapterLoaded(info, label);
+    } catch (e) {
+      if (seq !== this.adapterSeq) return;
+      this.s.adapterLoadFailed(errorMessage(e), label);
+      this.fail('adapter', `Could not load the adapter (${label})`, e);
       return;
     }
     const ds = this.s.dataset;
@@ -291,7 +346,7 @@ export class TrainerBridge extends WorkerLink {
   }
 
   /**
-   * The adapter files, exported once per run and format and then cached in the store. Without a format, the
+   * The adapter files, exported once per run (or opened folder) and format and then cached in the store. Without a format, the
    * run's own choice: PEFT's format where PEFT has the method, else a webpeft delta; 'webpeft-delta' asks for the
    * delta (the default export already is one for methods PEFT has no format for).
    */

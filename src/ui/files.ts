@@ -107,6 +107,24 @@ export function checkpointProblem(files: NamedBlob[]): string | null {
   return null;
 }
 
+/**
+ * A quick local check before the worker sees an adapter folder: it names adapter_config.json (PEFT) or
+ * webpeft_delta.json. Anything subtler is the engine's to judge (its messages name the file and the problem); this
+ * only keeps an obviously wrong pick from replacing the adapter the engine holds.
+ */
+export function adapterProblem(files: NamedBlob[]): string | null {
+  if (files.length === 0) return 'No files were dropped or picked.';
+  const base = (f: NamedBlob) => f.name.slice(f.name.lastIndexOf('/') + 1);
+  if (files.some((f) => base(f) === 'adapter_config.json' || base(f) === 'webpeft_delta.json')) return null;
+  const names = files.slice(0, 8).map((f) => f.name).join(', ');
+  const zip = files.find((f) => f.name.endsWith('.zip'));
+  return (
+    `No adapter_config.json or webpeft_delta.json among the ${files.length} file(s) (${names}${files.length > 8 ? ', ...' : ''}). ` +
+    'Open a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) or a webpeft delta folder (webpeft_delta.json + webpeft_delta.safetensors)' +
+    (zip ? `; unzip ${base(zip)} first.` : '.')
+  );
+}
+
 async function fetchBlob(url: string): Promise<Blob> {
   let res: Response;
   try {

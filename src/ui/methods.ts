@@ -72,7 +72,7 @@ export const METHOD_OPTION_KEYS: Record<MethodName, (keyof MethodOptions)[]> = {
   adalora: ['adaloraInitR', 'adaloraTinit', 'adaloraTfinal', 'adaloraDeltaT', 'adaloraBeta1', 'adaloraBeta2', 'adaloraOrthReg'],
   // A gradient-chosen first index set reads the calibration options of the subnetwork method.
   sparse: ['density', 'matchLoraRank', 'sparseInit', 'subnetBatches', 'subnetScore', 'regrowEvery', 'regrowFraction', 'regrowUntil', 'candidateFactor'],
-  sara: ['saraFraction', 'saraReselectAt'],
+  sara: ['saraFraction', 'saraReselectAt', 'saraNuclear', 'saraNuclearRank'],
   subnet: ['density', 'matchLoraRank', 'subnetBatches', 'subnetScore'],
   dsee: ['density'],
   bitfit: [],
@@ -209,6 +209,8 @@ export const OPTION_FIELDS: OptionFields = {
   candidateFactor: { key: 'candidateFactor', kind: 'number', label: 'Candidates', min: 0, minOpen: true, hint: 'per kept entry, drawn afresh each interval' },
   saraFraction: { key: 'saraFraction', kind: 'number', label: 'Fraction trained', min: 0, minOpen: true, max: 1, hint: 'the smallest |W| of each weight' },
   saraReselectAt: { key: 'saraReselectAt', kind: 'number', label: 'Re-select at', min: 0, max: 1, maxOpen: true, hint: 'fraction of the run (0: never)' },
+  saraNuclear: { key: 'saraNuclear', kind: 'number', label: 'Nuclear-norm λ', min: 0, hint: 'λ‖ΔW‖_* keeps the sparse update low-rank (0: off; an SVD per layer per step)' },
+  saraNuclearRank: { key: 'saraNuclearRank', kind: 'number', label: 'Nuclear-norm rank', integer: true, min: 0, hint: 'top singular triplets in its gradient (0: all, exact SVD)' },
   subnetBatches: { key: 'subnetBatches', kind: 'number', label: 'Calibration batches', integer: true, min: 1, hint: 'gradients summed to pick the entries' },
   subnetScore: {
     key: 'subnetScore',

@@ -65,7 +65,7 @@ async function session(model?: string): Promise<Session> {
 const CASES: Array<[MethodName, 'llama' | 'gpt2', Partial<MethodOptions>, string]> = [
   ['sparse', 'llama', {}, 'webpeft-delta'],
   ['sparse', 'llama', { matchLoraRank: true, density: 1 }, 'SHIRA'],
-  ['sara', 'llama', {}, 'webpeft-delta'],
+  ['sara', 'llama', { saraNuclear: 1e-3, saraNuclearRank: 2 }, 'webpeft-delta'],
   ['subnet', 'llama', { subnetScore: 'fisher' }, 'webpeft-delta'],
   ['dsee', 'llama', {}, 'webpeft-delta'],
   ['bitfit', 'llama', {}, 'webpeft-delta'],

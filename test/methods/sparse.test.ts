@@ -12,7 +12,9 @@ import type { LinearSpec } from '../../src/model/spec';
 import { METHOD_DEFAULTS } from '../../src/run/api';
 import { SparseLayer } from '../../src/methods/sparse/layer';
 import { pruneAndRegrow, regrowFractionAt } from '../../src/methods/sparse/regrow';
+import { addNuclearGradient } from '../../src/methods/sparse/nuclear';
 import { randomPositions, toLinearOrder, toStoredOrder } from '../../src/methods/sparse/select';
+import { svd64 } from '../support/linalg64';
 import { Rng } from '../../src/util/rng';
 import { gpuRuntime, maxRelError, randomArray } from '../support/gpu';
 
@@ -116,6 +118,36 @@ describe('sparse fine-tuning', () => {
       expect(maxRelError(await rt.read(ty), y)).toBeLessThan(2e-6);
       expect(maxRelError(await rt.read(tdx), dx)).toBeLessThan(2e-6);
       expect(maxRelError(await rt.read(layer.params()[0].grad), g)).toBeLessThan(2e-5);
+      layer.release();
+    });
+  }
+});
+
+describe('SaRA nuclear-norm regulariser', () => {
+  for (const rank of [0, 3]) {
+    it(`adds λ U Vᵀ at the kept entries (${rank === 0 ? 'every triplet, exact SVD' : `top ${rank}, randomized SVD`})`, async () => {
+      const rt = await gpuRuntime();
+      const [N, K] = [13, 17];
+      const s = spec(N, K);
+      const flat = randomPositions(N * K, 90, new Rng(21));
+      const values = randomArray(90, 22);
+      const layer = new SparseLayer(rt, s, flat, values, 'delta', true);
+      const grad = layer.params()[0].grad;
+      const before = randomArray(90, 23);
+      rt.write(grad, before);
+      await addNuclearGradient(rt, layer, null, 0.5, rank, 1);
+      const dense = new Float64Array(N * K);
+      flat.forEach((f, e) => (dense[f] = values[e]));
+      const { U, V, S } = svd64(dense, N, K);
+      const k = rank === 0 ? S.filter((x) => x > 1e-9).length : rank;
+      const want = Array.from(flat, (f, e) => {
+        const [o, i] = [Math.floor(f / K), f % K];
+        let uv = 0;
+        for (let j = 0; j < k; j++) uv += U[o * Math.min(N, K) + j] * V[i * Math.min(N, K) + j];
+        return before[e] + 0.5 * uv;
+      });
+      // The randomized SVD's top triplets of a random 13 × 17 matrix are not exact: a looser bound there.
+      expect(maxRelError(await rt.read(grad), want)).toBeLessThan(rank === 0 ? 1e-4 : 2e-2);
       layer.release();
     });
   }

@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { AdapterFiles, DatasetSummary, ModelSummary, RunSummary, SparsitySnapshot, SpectraSnapshot, StepMetrics, TrainerApi, TrainSettings, WeightSpectrum } from '../../src/run/api';
 import { TrainerBridge } from '../../src/ui/bridge';
 import type { TrainerConnection } from '../../src/ui/connection';
-import { createStudioStore } from '../../src/ui/store';
+import { createStudioStore, hasAdapter, isBusy } from '../../src/ui/store';
 
 const MODEL: ModelSummary = {
   modelType: 'llama', architecture: 'LlamaForCausalLM', layers: 5, hidden: 64, heads: 8, kvHeads: 4, intermediate: 172,
@@ -49,6 +49,7 @@ function fakeApi(over: Partial<TrainerApi> = {}): TrainerApi {
     exportAdapter: vi.fn(async () => ({ config: '{}', weights: new Uint8Array(8) })),
     weightSpectra: vi.fn(async (s: TrainSettings) => spectra(s)),
     exportMerged: vi.fn(async () => [{ name: 'config.json', data: new Uint8Array(2) }, { name: 'model.safetensors', data: new Uint8Array(16) }]),
+    loadAdapter: vi.fn(async () => ({ kind: 'ia3' as const, modules: 15, r: 0 })),
     ...over,
   };
 }
@@ -454,7 +455,7 @@ describe('TrainerBridge', () => {
     await h.bridge.countTrainable({ ...lora, targets: [] }, 'norms', options);
     expect(h.api.trainableParameters).toHaveBeenLastCalledWith(expect.objectContaining({ targets: [] }), 'norms', {});
     await h.bridge.countTrainable({ ...lora, rank: Number.NaN }, 'sara', options);
-    expect(h.api.trainableParameters).toHaveBeenLastCalledWith(expect.objectContaining({ rank: 8 }), 'sara', { saraFraction: 0.1, saraReselectAt: 0.5 });
+    expect(h.api.trainableParameters).toHaveBeenLastCalledWith(expect.objectContaining({ rank: 8 }), 'sara', { saraFraction: 0.1, saraReselectAt: 0.5, saraNuclear: 0, saraNuclearRank: 8 });
     await h.bridge.countTrainable({ ...lora, rank: Number.NaN }, 'sparse', { ...options, matchLoraRank: true }); // the rank counts here
     expect(h.api.trainableParameters).toHaveBeenCalledTimes(2);
     expect(h.s().trainable).toEqual({ status: 'unknown' });
@@ -468,6 +469,117 @@ describe('TrainerBridge', () => {
     expect(h.api.weightSpectra).not.toHaveBeenCalled();
     h.s().setMethod('sara');
     await h.bridge.loadWeightSpectra();
-    expect(h.api.weightSpectra).toHaveBeenCalledWith(expect.objectContaining({ method: 'sara', options: { saraFraction: 0.1, saraReselectAt: 0.5 } }));
+    expect(h.api.weightSpectra).toHaveBeenCalledWith(expect.objectContaining({ method: 'sara', options: { saraFraction: 0.1, saraReselectAt: 0.5, saraNuclear: 0, saraNuclearRank: 8 } }));
+  });
+
+  describe('opening an adapter folder', () => {
+    const ADAPTER = [
+      { name: 'adapter_config.json', blob: new Blob(['{"peft_type":"IA3"}']) },
+      { name: 'adapter_model.safetensors', blob: new Blob(['x']) },
+    ];
+
+    it('replaces the trained adapter: the store names it, stale exports and samples go, validation is measured again', async () => {
+      const h = harness();
+      await loaded(h);
+      await h.bridge.train();
+      await h.bridge.exportAdapter();
+      await h.bridge.generate('adapted');
+      expect(h.s().adapter.files).toBeDefined();
+      expect(h.s().samples.adapted.status).toBe('done');
+      vi.mocked(h.api.evaluate).mockImplementation(async (useAdapter) => (useAdapter ? 2.4 : 2.9));
+
+      await h.bridge.loadAdapter(ADAPTER, 'ia3-run');
+      expect(h.api.loadAdapter).toHaveBeenCalledWith(ADAPTER);
+      expect(h.s().adapter.loaded).toEqual({ status: 'ready', label: 'ia3-run', value: { kind: 'ia3', modules: 15, r: 0 } });
+      expect(h.s().adapter.files).toBeUndefined();
+      expect(h.s().samples.adapted.status).toBe('idle');
+      expect(h.s().adapter.evaluation).toEqual({ status: 'done', base: 2.9, adapted: 2.4 });
+      expect(hasAdapter(h.s())).toBe(true);
+      expect(h.s().alerts).toEqual([]);
+
+      // Exported again (the opened adapter's files, not the run's), then cached.
+      await h.bridge.exportAdapter();
+      await h.bridge.exportAdapter();
+      expect(h.api.exportAdapter).toHaveBeenCalledTimes(2);
+      await h.bridge.generate('adapted');
+      expect(h.api.generate).toHaveBeenLastCalledWith(expect.objectContaining({ useAdapter: true }));
+      expect(await h.bridge.exportMerged()).toHaveLength(2);
+    });
+
+    it('works without a trained run, and is busy while the worker applies it', async () => {
+      type Info = Awaited<ReturnType<TrainerApi['loadAdapter']>>;
+      let answer: (v: Info) => void = () => {};
+      const h = harness(fakeApi({ loadAdapter: vi.fn(() => new Promise<Info>((resolve) => (answer = resolve))) }));
+      await loaded(h);
+      expect(hasAdapter(h.s())).toBe(false);
+      const loading = h.bridge.loadAdapter(ADAPTER, 'delta');
+      expect(h.s().adapter.loaded).toEqual({ status: 'loading', label: 'delta' });
+      expect(isBusy(h.s())).toBe(true);
+      expect(hasAdapter(h.s())).toBe(false);
+      await vi.waitFor(() => expect(h.api.loadAdapter).toHaveBeenCalled());
+      answer({ kind: 'webpeft-delta', modules: 10, r: 0 });
+      await loading;
+      expect(isBusy(h.s())).toBe(false);
+      expect(hasAdapter(h.s())).toBe(true);
+      expect(h.s().adapter.loaded).toMatchObject({ status: 'ready', value: { kind: 'webpeft-delta', modules: 10 } });
+      expect(h.api.evaluate).toHaveBeenCalledWith(true);
+    });
+
+    it("shows the engine's error as an alert and on the status line; the engine then holds no adapter", async () => {
+      const message = 'webpeft_delta.json: edit 0 names model.layers.9.self_attn.q_proj.weight, which this model does not have';
+      const h = harness(fakeApi({ loadAdapter: vi.fn(async () => { throw new Error(message); }) }));
+      await loaded(h);
+      await h.bridge.train();
+      expect(hasAdapter(h.s())).toBe(true);
+      await h.bridge.loadAdapter(ADAPTER, 'bad');
+      expect(h.s().adapter.loaded).toEqual({ status: 'error', label: 'bad', error: message });
+      expect(h.s().alerts).toEqual([expect.objectContaining({ source: 'adapter', title: 'Could not load the adapter (bad)', message })]);
+      expect(hasAdapter(h.s())).toBe(false); // the trained one was released before the folder was read
+      expect(isBusy(h.s())).toBe(false);
+    });
+
+    it('a new model load or a new run clears it', async () => {
+      const h = harness();
+      await loaded(h);
+      await h.bridge.loadAdapter(ADAPTER, 'ia3-run');
+      await h.bridge.train();
+      expect(h.s().adapter.loaded).toEqual({ status: 'empty' });
+      expect(hasAdapter(h.s())).toBe(true); // the run's again
+      await h.bridge.loadAdapter(ADAPTER, 'ia3-run');
+      await h.bridge.loadModel(FILES, 'other');
+      expect(h.s().adapter.loaded).toEqual({ status: 'empty' });
+      expect(hasAdapter(h.s())).toBe(false);
+    });
+
+    it('checks the folder before the worker sees it, and wants a model first', async () => {
+      const h = harness();
+      await h.bridge.start();
+      await h.bridge.loadAdapter(ADAPTER, 'ia3-run');
+      expect(h.s().alerts).toEqual([expect.objectContaining({ source: 'adapter', title: 'Load a model first' })]);
+      await loaded(h);
+      await h.bridge.train();
+      await h.bridge.loadAdapterFrom(() => ({ files: [{ name: 'webpeft_delta.zip', blob: new Blob(['PK']) }], label: 'webpeft_delta.zip' }));
+      expect(h.api.loadAdapter).not.toHaveBeenCalled();
+      expect(h.s().alerts).toEqual([expect.objectContaining({ source: 'adapter', title: 'Not an adapter folder (webpeft_delta.zip)' })]);
+      expect(h.s().alerts[0].message).toMatch(/No adapter_config.json or webpeft_delta.json .*unzip webpeft_delta.zip first/);
+      expect(hasAdapter(h.s())).toBe(true); // the trained adapter is untouched
+      await h.bridge.loadAdapterFrom(() => { throw new Error('NotReadableError'); });
+      expect(h.s().alerts).toEqual([expect.objectContaining({ title: 'Could not read the adapter files', message: 'NotReadableError' })]);
+      await h.bridge.loadAdapterFrom(() => ({ files: ADAPTER, label: 'ia3-run' }));
+      expect(h.api.loadAdapter).toHaveBeenCalledWith(ADAPTER);
+      expect(h.s().alerts).toEqual([]);
+    });
+
+    it('a worker lost while applying it ends the load as failed, with the one worker alert', async () => {
+      const h = harness(fakeApi({ loadAdapter: vi.fn(() => new Promise<never>(() => {})) }));
+      await loaded(h);
+      const loading = h.bridge.loadAdapter(ADAPTER, 'ia3-run');
+      await vi.waitFor(() => expect(h.api.loadAdapter).toHaveBeenCalled());
+      h.connections[0].kill('out of memory');
+      await loading;
+      expect(h.s().adapter.loaded).toMatchObject({ status: 'error', label: 'ia3-run' });
+      expect(isBusy(h.s())).toBe(false);
+      expect(h.s().alerts.map((a) => a.title)).toEqual(['The trainer stopped']);
+    });
   });
 });

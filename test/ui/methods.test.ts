@@ -95,7 +95,7 @@ describe('the new methods', () => {
     });
     expect(relevantOptions('subnet', METHOD_DEFAULTS)).toEqual({ density: 0.01, matchLoraRank: false, subnetBatches: 8, subnetScore: 'abs' });
     expect(relevantOptions('subnet', { ...METHOD_DEFAULTS, matchLoraRank: true })).toEqual({ matchLoraRank: true, subnetBatches: 8, subnetScore: 'abs' });
-    expect(relevantOptions('sara', METHOD_DEFAULTS)).toEqual({ saraFraction: 0.1, saraReselectAt: 0.5 });
+    expect(relevantOptions('sara', METHOD_DEFAULTS)).toEqual({ saraFraction: 0.1, saraReselectAt: 0.5, saraNuclear: 0, saraNuclearRank: 8 });
     expect(relevantOptions('dsee', { ...METHOD_DEFAULTS, matchLoraRank: true })).toEqual({ density: 0.01 });
     expect(relevantOptions('ia3', METHOD_DEFAULTS)).toEqual({ ia3FeedForward: ['down_proj', 'mlp.c_proj'] });
     for (const m of ['bitfit', 'ssf', 'norms'] as const) expect(relevantOptions(m, METHOD_DEFAULTS), m).toEqual({});

@@ -1,7 +1,7 @@
 /** Store logic that needs no browser: defaults per architecture, validation, the metrics reducer, slices, spectra. */
 import { describe, expect, it } from 'vitest';
 import { METHOD_DEFAULTS, METHOD_NAMES, type ModelSummary, type SpectraSnapshot } from '../../src/run/api';
-import { stripCommonRoot, checkpointProblem } from '../../src/ui/files';
+import { adapterProblem, stripCommonRoot, checkpointProblem } from '../../src/ui/files';
 import { createStudioStore, hasAdapter, isBusy } from '../../src/ui/store';
 import { METHOD_INFO, METHOD_OPTION_KEYS, OPTION_FIELDS, relevantOptions } from '../../src/ui/methods';
 import { formatEnergy, formatSigma, pick, spectrumColumns, splitAtRank, summarizeSnapshot } from '../../src/ui/spectra';
@@ -152,6 +152,28 @@ describe('store', () => {
     expect(isBusy(s())).toBe(false);
   });
 
+  it('an opened adapter folder stands in for the run\'s adapter, invalidating what was exported for it', () => {
+    const store = createStudioStore();
+    const s = () => store.getState();
+    s().runStarted(1);
+    s().runFinished({ steps: 1, finalLoss: 2, seconds: 1, stopped: false });
+    s().exported({ config: '{}', weights: new Uint8Array(4) });
+    s().setEvaluation({ status: 'done', base: 3, adapted: 2 });
+    s().adapterLoading('ia3-run');
+    expect(s().adapter).toEqual({ exporting: false, mergedExporting: false, evaluation: { status: 'idle' }, loaded: { status: 'loading', label: 'ia3-run' } });
+    expect(isBusy(s())).toBe(true);
+    expect(hasAdapter(s())).toBe(false);
+    s().adapterLoaded({ kind: 'ia3', modules: 15, r: 0 }, 'ia3-run');
+    expect(isBusy(s())).toBe(false);
+    expect(hasAdapter(s())).toBe(true);
+    s().adapterLoadFailed('adapter_config.json: peft_type "VERA" is not supported', 'vera');
+    expect(s().adapter.loaded).toEqual({ status: 'error', label: 'vera', error: 'adapter_config.json: peft_type "VERA" is not supported' });
+    expect(hasAdapter(s())).toBe(false);
+    s().adapterReset();
+    expect(s().adapter.loaded).toEqual({ status: 'empty' });
+    expect(hasAdapter(s())).toBe(true);
+  });
+
   it('keeps alerts by source and drops exact repeats', () => {
     const store = createStudioStore();
     const s = () => store.getState();
@@ -174,6 +196,15 @@ describe('files', () => {
     expect(picked.label).toBe('stories260K');
     expect(picked.files.map((f) => f.name)).toEqual(['config.json', 'onnx/model.onnx']);
     expect(stripCommonRoot([{ name: 'config.json', blob }, { name: 'model.safetensors', blob }]).label).toBe('2 files');
+  });
+
+  it('asks for an adapter config before bothering the worker with an adapter folder', () => {
+    expect(adapterProblem([])).toMatch(/No files/);
+    expect(adapterProblem([{ name: 'adapter_config.json', blob }, { name: 'adapter_model.safetensors', blob }])).toBeNull();
+    expect(adapterProblem([{ name: 'webpeft_delta.json', blob }, { name: 'webpeft_delta.safetensors', blob }])).toBeNull();
+    expect(adapterProblem([{ name: 'run/adapter_config.json', blob }])).toBeNull();
+    expect(adapterProblem([{ name: 'adapter_model.safetensors', blob }])).toMatch(/^No adapter_config.json or webpeft_delta.json among the 1 file\(s\) \(adapter_model.safetensors\)/);
+    expect(adapterProblem([{ name: 'adapter.zip', blob }])).toMatch(/unzip adapter.zip first\.$/);
   });
 
   it('asks for config.json before bothering the worker', () => {

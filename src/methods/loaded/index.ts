@@ -17,14 +17,16 @@ import type { LowRankDelta, MethodRun } from '../method';
 import { applyEdits } from './fromEdits';
 import { LoadedRun } from './run';
 
-export interface LoadedAdapter {
-  run: MethodRun;
+/** An adapter folder read and checked against the model, not yet applied (so a bad folder changes nothing). */
+export interface PreparedAdapter {
   kind: AdapterKind;
   modules: number;
   r: number;
+  /** Applies it to the model's layers (after the caller has removed any previous adapter). */
+  attach(): Promise<MethodRun>;
 }
 
-export async function loadAdapterRun(rt: GpuRuntime, files: NamedBlob[], linears: Linear[], norms: NormWeights[]): Promise<LoadedAdapter> {
+export async function prepareAdapter(rt: GpuRuntime, files: NamedBlob[], linears: Linear[], norms: NormWeights[]): Promise<PreparedAdapter> {
   const kind = await detectAdapterKind(files);
   const byPath = new Map(linears.map((l) => [l.spec.modulePath, l.spec]));
   const shapes = new Map(linears.map((l) => [l.spec.modulePath, { inFeatures: l.spec.inFeatures, outFeatures: l.spec.outFeatures }]));
@@ -37,10 +39,11 @@ export async function loadAdapterRun(rt: GpuRuntime, files: NamedBlob[], linears
     const opened = await openAdapter(files);
     const cfg = loraConfigFromPeft(opened);
     const values = await readLoraValues(opened);
-    return { run: LoraRun.attach(rt, linears, cfg, 0, values), kind, modules: opened.modules.length, r: cfg.r };
+    return { kind, modules: opened.modules.length, r: cfg.r, attach: async () => LoraRun.attach(rt, linears, cfg, 0, values) };
   }
   let edits: TensorEdit[];
   let configPatch: Record<string, unknown> = {};
+  let method: string = kind;
   let r = 0;
   let modules: number;
   if (kind === 'ia3') {
@@ -59,6 +62,7 @@ export async function loadAdapterRun(rt: GpuRuntime, files: NamedBlob[], linears
     const d = await readDelta(files);
     edits = d.edits;
     configPatch = d.configPatch;
+    method = d.method;
     modules = new Set(edits.map((e) => e.tensor)).size;
   }
   const lowRank: LowRankDelta[] = [];
@@ -67,6 +71,11 @@ export async function loadAdapterRun(rt: GpuRuntime, files: NamedBlob[], linears
     const linear = linears.find((l) => l.spec.weightName === e.tensor);
     if (linear) lowRank.push({ linear: linear.spec, k: e.rank, A: e.A, B: e.B, scaling: e.scaling });
   }
-  const applied = await applyEdits(rt, edits, linears, norms, kind === 'webpeft-delta' ? 'webpeft_delta.json' : 'adapter_model.safetensors');
-  return { run: new LoadedRun(kind, applied, edits, configPatch, lowRank), kind, modules, r };
+  const source = kind === 'webpeft-delta' ? 'webpeft_delta.json' : 'adapter_model.safetensors';
+  return {
+    kind,
+    modules,
+    r,
+    attach: async () => new LoadedRun(method, await applyEdits(rt, edits, linears, norms, source), edits, configPatch, lowRank),
+  };
 }

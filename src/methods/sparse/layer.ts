@@ -4,7 +4,7 @@
  * sampled dense-dense product and dx through the same entries. A layer may also collect the gradient of a
  * candidate set (entries it does not keep) for regrowth: Σ over the interval's micro-batches, per candidate.
  */
-import { sparseDx, sparseForward, sparseValueGrad } from '../../gpu/ops/sparse';
+import { scatterAdd, sparseDx, sparseForward, sparseValueGrad } from '../../gpu/ops/sparse';
 import { type SparseEntries, type SparseIndex, buildSparseIndex, releaseSparseIndex, uploadSparseIndex } from '../../gpu/ops/sparseIndex';
 import type { GpuRuntime } from '../../gpu/runtime';
 import type { GpuTensor } from '../../gpu/tensor';
@@ -98,6 +98,26 @@ export class SparseLayer implements LinearAdapter {
     releaseSparseIndex(rt, this.index);
     this.flat = flat;
     this.index = this.upload(flat);
+  }
+
+  /**
+   * grad[e] += scale · Σ_j P[j, row_e] · Q[j, col_e] for P [k, out], Q [k, in]: the gradient of a regulariser
+   * whose dense gradient is scale · Pᵀ Q (SaRA's nuclear norm: U Vᵀ), sampled at the kept entries.
+   */
+  addOuterGradient(P: GpuTensor, Q: GpuTensor, k: number, scale: number): void {
+    if (!this.grad || this.nnz === 0 || k === 0) return;
+    sparseValueGrad(this.rt, { grad: this.grad, dy: P, x: Q, index: this.index, M: k, N: this.linear.outFeatures, K: this.linear.inFeatures, scale });
+  }
+
+  /**
+   * Records dense [out, in] += Δ (nn.Linear orientation). Returns the uploaded index tensor, which the caller
+   * releases once the work is submitted (a buffer must outlive the commands that use it).
+   */
+  scatterInto(dense: GpuTensor): GpuTensor | null {
+    if (this.nnz === 0) return null;
+    const idx = this.rt.upload(`${this.linear.modulePath}.flat`, [this.nnz], this.flat, 'u32');
+    scatterAdd(this.rt, { dense, indices: idx, values: this.values, nnz: this.nnz });
+    return idx;
   }
 
   async readValues(): Promise<Float32Array> {

@@ -19,6 +19,7 @@ import type { LowRankDelta, MethodEdits, MethodRun } from '../method';
 import type { LinearAdapter, TrainableParam } from '../types';
 import type { SparseMethod } from './budget';
 import type { SparseLayer } from './layer';
+import { addNuclearGradient } from './nuclear';
 import { drawCandidates, isRegrowStep, pruneAndRegrow, regrowFractionAt } from './regrow';
 import { reselectSmallest, type FrozenEntries } from './sara';
 import { type IndexChanges, layerSparsity, noChanges } from './stats';
@@ -64,6 +65,13 @@ export class SparseRun implements MethodRun {
 
   parameterCount(): number {
     return this.parts.entries.reduce((n, e) => n + e.layer.nnz, 0) + (this.parts.lora?.parameterCount() ?? 0);
+  }
+
+  /** SaRA's nuclear-norm regulariser, added to the kept values' gradients after the step's backward passes. */
+  async beforeOptimizerStep(rt: GpuRuntime, step: number): Promise<void> {
+    const o = this.parts.options;
+    if (this.parts.method !== 'sara' || !(o.saraNuclear > 0)) return;
+    for (const [i, e] of this.parts.entries.entries()) await addNuclearGradient(rt, e.layer, e.frozen?.layer ?? null, o.saraNuclear, o.saraNuclearRank, (this.parts.seed + 7919 * step + i) >>> 0);
   }
 
   async afterOptimizerStep(rt: GpuRuntime, step: number, totalSteps: number, optimizer: OptimizerMoments): Promise<void> {

@@ -1,6 +1,7 @@
 /**
  * Step 7: the adapter (as PEFT reads it, or as a webpeft delta for the methods PEFT has no format for), the merged
- * model as transformers reads it, and whether it helped.
+ * model as transformers reads it, and whether it helped: for the trained adapter, or for one opened from a folder
+ * (AdapterLoader), which replaces it.
  */
 import { useBridge } from '../bridgeContext';
 import {
@@ -23,7 +24,8 @@ import {
 import { formatLoss } from '../format';
 import { DELTA_NOTE, METHOD_INFO, expectedExport } from '../methods';
 import { hasAdapter, isBusy, useStudio, type Studio } from '../store';
-import type { AdapterFiles, MethodName } from '../../run/api';
+import { ADAPTER_KIND_LABELS } from '../store/adapterSlice';
+import type { AdapterFiles, AdapterKind, MethodName } from '../../run/api';
 
 function Evaluation() {
   const bridge = useBridge();
@@ -48,7 +50,7 @@ function Evaluation() {
   } else if (evaluation.status === 'error') {
     body = <p className="inline-error">{evaluation.error}</p>;
   } else {
-    body = <p className="muted small">Validation loss with and without the adapter is measured after training.</p>;
+    body = <p className="muted small">Validation loss with and without the adapter is measured after training or opening an adapter.</p>;
   }
   return (
     <div className="row eval-row" data-testid="evaluation" data-status={evaluation.status}>
@@ -80,19 +82,39 @@ function peftType(files: AdapterFiles): string | undefined {
   return undefined;
 }
 
-/** The last run's method and whether its default export is a delta: from the exported files once there are some. */
-function useAdapterFormat(): { method?: MethodName; delta: boolean; files?: AdapterFiles } {
+/** The kind of an adapter opened from a folder, while it is the one applied. */
+function loadedKind(s: Studio): AdapterKind | undefined {
+  return s.adapter.loaded.status === 'ready' ? s.adapter.loaded.value.kind : undefined;
+}
+
+/**
+ * The last run's method (or the opened adapter's kind) and whether its default export is a delta: from the exported
+ * files once there are some. An opened LoRA/AdaLoRA re-exports as PEFT LoRA; IA3, SHiRA and deltas as a delta.
+ */
+function useAdapterFormat(): { method?: MethodName; loaded?: AdapterKind; delta: boolean; files?: AdapterFiles } {
   const files = useStudio((s) => s.adapter.files);
-  const method = useStudio((s) => s.run.settings?.method);
+  const loaded = useStudio(loadedKind);
+  const method = useStudio((s) => (loadedKind(s) ? undefined : s.run.settings?.method));
   const predicted = useStudio((s: Studio) => {
+    const kind = loadedKind(s);
+    if (kind) return kind === 'lora' || kind === 'adalora' ? 'peft' : 'webpeft-delta';
     const run = s.run.settings;
     if (!run) return 'peft';
     return expectedExport(run.method, run.options ?? {}, s.model.status === 'ready' ? s.model.value.modelType : undefined);
   });
-  return { method, files, delta: files ? isDelta(files) : predicted === 'webpeft-delta' };
+  return { method, loaded, files, delta: files ? isDelta(files) : predicted === 'webpeft-delta' };
 }
 
-function AdapterText({ method, delta, files }: { method?: MethodName; delta: boolean; files?: AdapterFiles }) {
+function AdapterText({ method, loaded, delta, files }: { method?: MethodName; loaded?: AdapterKind; delta: boolean; files?: AdapterFiles }) {
+  if (loaded) {
+    return (
+      <p className="muted small" data-testid="adapter-format" data-format={delta ? 'webpeft-delta' : 'peft'}>
+        {delta
+          ? `The opened ${ADAPTER_KIND_LABELS[loaded]} adapter downloads as a webpeft delta (webpeft_delta.json + webpeft_delta.safetensors, documented in the README), which webpeft loads back; the merged model always works.`
+          : `The opened ${ADAPTER_KIND_LABELS[loaded]} adapter downloads as a PEFT LoRA adapter on the original base model (PeftModel.from_pretrained).`}
+      </p>
+    );
+  }
   if (delta) {
     const shiraMiss = method === 'sparse' || method === 'subnet';
     return (
@@ -148,8 +170,8 @@ export function DownloadPanel() {
   const exporting = useStudio((s) => s.adapter.exporting);
   const mergedExporting = useStudio((s) => s.adapter.mergedExporting);
   const deltaFiles = useStudio((s) => s.adapter.delta);
-  const { method, delta, files } = useAdapterFormat();
-  if (!ready) return <p className="muted">Train first; the adapter is ready to download when the run ends or is stopped.</p>;
+  const { method, loaded, delta, files } = useAdapterFormat();
+  if (!ready) return <p className="muted">Train first, or open an adapter folder below; the adapter is ready to download when the run ends or is stopped.</p>;
   const save = async (part: Part, format?: 'webpeft-delta') => {
     const exported = await bridge.exportAdapter(format);
     if (exported) saveBlob(partName(part, exported, isDelta(exported) ? DELTA_ZIP_NAME : ZIP_NAME), BLOBS[part](exported));
@@ -171,7 +193,7 @@ export function DownloadPanel() {
         <DownloadButtons files={files} names={mainNames} save={(p) => void save(p)} testIdPrefix="download-" primary disabled={disabled} />
         {exporting && <span className="muted small">Exporting…</span>}
       </div>
-      <AdapterText method={method} delta={delta} files={files} />
+      <AdapterText method={method} loaded={loaded} delta={delta} files={files} />
       {offerDelta && (
         <>
           <div className="row" data-testid="delta-downloads">

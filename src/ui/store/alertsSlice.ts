@@ -4,7 +4,7 @@
  */
 import type { Slice } from './types';
 
-export type AlertSource = 'worker' | 'device' | 'model' | 'dataset' | 'settings' | 'train' | 'sample' | 'evaluate' | 'export' | 'spectra' | 'page';
+export type AlertSource = 'worker' | 'device' | 'model' | 'dataset' | 'settings' | 'train' | 'sample' | 'evaluate' | 'export' | 'adapter' | 'spectra' | 'page';
 
 export interface Alert {
   id: number;

@@ -52,11 +52,18 @@ export function isBusy(s: Studio): boolean {
     s.samples.adapted.status === 'generating' ||
     s.adapter.evaluation.status === 'evaluating' ||
     s.adapter.exporting ||
-    s.adapter.mergedExporting
+    s.adapter.mergedExporting ||
+    s.adapter.loaded.status === 'loading'
   );
 }
 
-/** An adapter exists once a run has finished or was stopped after at least one step. */
+/**
+ * An adapter exists once a run has finished or was stopped after at least one step, or an adapter folder was
+ * opened. Opening one replaces the run's adapter in the engine, so while it loads, and after it failed, there is none.
+ */
 export function hasAdapter(s: Studio): boolean {
+  const loaded = s.adapter.loaded.status;
+  if (loaded === 'ready') return true;
+  if (loaded !== 'empty') return false;
   return (s.run.status === 'done' || s.run.status === 'stopped') && (s.run.summary?.steps ?? 0) > 0;
 }
