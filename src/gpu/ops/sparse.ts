@@ -67,6 +67,28 @@ function indexTensors(idx: SparseIndex): Record<string, GpuTensor> {
 
 // ---------------------------------------------------------------- sparse x dense
 
+/**
+ * Checks shared by the forward and dx products: dims, scale, the index against [N, K], the output [M, ·] and
+ * input [M, ·] activations (named as the op calls them), the values, and that the output aliases nothing.
+ */
+function expectSpmm(
+  op: string,
+  a: { M: number; N: number; K: number; scale: number; index: SparseIndex; values: GpuTensor; out: [string, GpuTensor, number]; input: [string, GpuTensor, number] },
+): void {
+  const { M, N, K, index } = a;
+  const [outName, out, outCols] = a.out;
+  const [inName, input, inCols] = a.input;
+  expectDims(op, { M, N, K });
+  expectScale(op, a.scale);
+  expectIndex(op, index, N, K);
+  expectMatrix(op, outName, out, M, outCols);
+  expectMatrix(op, inName, input, M, inCols);
+  expectVector(op, 'values', a.values, index.nnz, 'f32');
+  expectIndexable(op, outName, M, outCols);
+  expectIndexable(op, inName, M, inCols);
+  expectNoAlias(op, outName, out, { [inName]: input, values: a.values, ...indexTensors(index) });
+}
+
 export interface SparseForwardArgs {
   /** [M, N], accumulated: holds x Wᵀ (and bias) already */
   y: GpuTensor;
@@ -87,15 +109,7 @@ export function sparseForward(rt: GpuRuntime, a: SparseForwardArgs): void {
   const op = 'sparseForward';
   const { M, N, K, index } = a;
   const scale = a.scale ?? 1;
-  expectDims(op, { M, N, K });
-  expectScale(op, scale);
-  expectIndex(op, index, N, K);
-  expectMatrix(op, 'y', a.y, M, N);
-  expectMatrix(op, 'x', a.x, M, K);
-  expectVector(op, 'values', a.values, index.nnz, 'f32');
-  expectIndexable(op, 'y', M, N);
-  expectIndexable(op, 'x', M, K);
-  expectNoAlias(op, 'y', a.y, { x: a.x, values: a.values, ...indexTensors(index) });
+  expectSpmm(op, { M, N, K, scale, index, values: a.values, out: ['y', a.y, N], input: ['x', a.x, K] });
   if (index.nnz === 0) return;
   const workgroups = grid1d(ceilDiv(N * ceilDiv(M, SPMM_ROWS_PER_THREAD), 256));
   expectGrid(op, workgroups);
@@ -129,15 +143,7 @@ export function sparseDx(rt: GpuRuntime, a: SparseDxArgs): void {
   const op = 'sparseDx';
   const { M, N, K, index } = a;
   const scale = a.scale ?? 1;
-  expectDims(op, { M, N, K });
-  expectScale(op, scale);
-  expectIndex(op, index, N, K);
-  expectMatrix(op, 'dx', a.dx, M, K);
-  expectMatrix(op, 'dy', a.dy, M, N);
-  expectVector(op, 'values', a.values, index.nnz, 'f32');
-  expectIndexable(op, 'dx', M, K);
-  expectIndexable(op, 'dy', M, N);
-  expectNoAlias(op, 'dx', a.dx, { dy: a.dy, values: a.values, ...indexTensors(index) });
+  expectSpmm(op, { M, N, K, scale, index, values: a.values, out: ['dx', a.dx, K], input: ['dy', a.dy, N] });
   if (index.nnz === 0) return;
   const workgroups = grid1d(ceilDiv(K * ceilDiv(M, SPMM_ROWS_PER_THREAD), 256));
   expectGrid(op, workgroups);
