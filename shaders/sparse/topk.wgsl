@@ -19,7 +19,7 @@
 // the first needTies positions whose key == T: ties at the threshold go to the lowest positions. When k ≥ the
 // eligible count every eligible position is taken (state[S_ALL] = 1: T = 0, needTies = ∞).
 //
-// Shared by every entry point: 0 u: Params, 1 keys (read) [≥ n] f32, 2 exclude (read) [≥ n] u32 (a placeholder
+// Shared by every entry point: 0 u: Params, 1 keys (read) [≥ n] f32, 2 exclude (read) [≥ n] u32 (a stand-in
 // when flags bit 2 is clear), 3 state (rw) [8] u32, 4 hist (rw) [4 · 256] u32 zeroed by the op, 5 chunks (rw)
 // [2 · nchunks] u32 zeroed by the op, 6 out (rw) [≥ min(k, n)] u32.
 //

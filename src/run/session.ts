@@ -15,8 +15,8 @@ import { allNorms } from '../engine/weights';
 import type { Linear } from '../engine/linear';
 import { LoraLayer } from '../methods/lora/layer';
 import { prepareAdapter } from '../methods/loaded';
-import { deltaAdapterFiles, lowRankEdits } from '../methods/common/deltaFiles';
-import { applyTensorEdit, type TensorEdit } from '../formats/webpeftDelta';
+import { runDeltaFiles } from '../methods/common/deltaFiles';
+import { applyTensorEdit } from '../formats/webpeftDelta';
 import { rankFor, targetsModule } from '../methods/lora/config';
 import type { LowRankDelta, MethodRun, MethodSetup } from '../methods/method';
 import { createMethodRun, isMethodName, methodOptions, trainableCount } from '../methods/registry';
@@ -217,9 +217,7 @@ export class Session implements EngineApi {
     if (!run) throw new Error('there is no adapter to export: train one first');
     const rt = this.runtime();
     if (format === 'peft') return run.exportAdapter(rt, m.checkpoint, baseName(m));
-    const extra = run.edits ? await run.edits(rt) : { edits: [], configPatch: {} };
-    const edits: TensorEdit[] = [...lowRankEdits(await run.deltas(rt)), ...extra.edits];
-    return deltaAdapterFiles({ method: run.method, baseModelNameOrPath: baseName(m), configPatch: extra.configPatch, edits });
+    return runDeltaFiles(rt, run, baseName(m));
   }
 
   async exportMerged(): Promise<OutputFile[]> {

@@ -1,7 +1,7 @@
 /** `webpeft train` flags → TrainSettings: defaults, every method option, and one-line errors for bad values. */
 import { describe, expect, it } from 'vitest';
 import { parseTrain, trainError } from '../support/cliArgs';
-import { FlagReader, UsageError, parseFlags } from '../../cli/args';
+import { FlagReader, parseFlags } from '../../cli/args';
 import { METHOD_FLAGS, NUMERIC_FLAGS } from '../../cli/methodFlags';
 import { parseTrainArgs } from '../../cli/trainArgs';
 import { METHOD_DEFAULTS, METHOD_NAMES } from '../../src/run/api';

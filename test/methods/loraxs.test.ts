@@ -16,7 +16,7 @@ import { type LoraSettings, METHOD_DEFAULTS } from '../../src/run/api';
 import { Rng } from '../../src/util/rng';
 import { gpuRuntime, maxRelError } from '../support/gpu';
 import { type Svd64, matmul64, svd64, transpose64 } from '../support/linalg64';
-import { modelLogits } from '../support/methods';
+import { attachDeltasAsLora, modelLogits } from '../support/methods';
 import { loadFixtureModel } from '../support/reference';
 
 const IDS = [[1, 403, 407, 261, 378, 290, 17], [5, 99, 12, 640, 3, 77, 901]];
@@ -102,17 +102,11 @@ async function checkDeltas(rt: GpuRuntime, model: Transformer, run: MethodRun, n
   const trained = await logits(model);
   await run.release(rt);
   for (const l of model.linears) expect(l.adapters).toHaveLength(0);
-  const plain = deltas.map((d) => {
-    const lin = model.linears.find((l) => l.spec.modulePath === d.linear.modulePath) as (typeof model.linears)[number];
-    const layer = new LoraLayer(rt, d.linear, d.k, d.scaling, 0, 0, { A: d.A, B: d.B });
-    lin.adapters.push(layer);
-    return layer;
-  });
+  const detach = attachDeltasAsLora(rt, model, deltas);
   const err = maxRelError(await logits(model), trained);
   console.log(`${name}: forward vs W + ΔW as LoRA: max rel error ${err.toExponential(2)}`);
   expect(err).toBeLessThan(1e-5);
-  for (const l of model.linears) l.adapters.length = 0;
-  for (const p of plain) p.release(rt);
+  detach();
 }
 
 const MODELS = [

@@ -6,14 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { Transformer } from '../../src/engine/transformer';
 import type { GpuRuntime } from '../../src/gpu/runtime';
-import { LoraLayer } from '../../src/methods/lora/layer';
 import type { FactoredLayer } from '../../src/methods/lowrank/factored';
 import type { MethodSetup } from '../../src/methods/method';
 import { attachSorsa, sorsaKeys } from '../../src/methods/sorsa';
 import { type LoraSettings, METHOD_DEFAULTS } from '../../src/run/api';
 import { gpuRuntime, maxRelError, randomArray } from '../support/gpu';
 import { matmul64, svd64, transpose64 } from '../support/linalg64';
-import { modelLogits, weightOnlySetup } from '../support/methods';
+import { attachDeltasAsLora, modelLogits, weightOnlySetup } from '../support/methods';
 import { loadFixtureModel } from '../support/reference';
 
 const IDS = [[1, 403, 407, 261, 378, 290, 17], [5, 99, 12, 640, 3, 77, 901]];
@@ -138,16 +137,10 @@ describe.each([
     }
     expect(maxRelError(await logits(model), base)).toBe(0);
     // Original base + ΔW as a plain rank-2r LoRA gives the SORSA model's logits (what the export promises).
-    const plain = deltas.map((d) => {
-      const lin = model.linears.find((l) => l.spec.modulePath === d.linear.modulePath) as (typeof model.linears)[number];
-      const layer = new LoraLayer(rt, d.linear, d.k, d.scaling, 0, 0, { A: d.A, B: d.B });
-      lin.adapters.push(layer);
-      return layer;
-    });
+    const detach = attachDeltasAsLora(rt, model, deltas);
     const err = maxRelError(await logits(model), trained);
     console.log(`${name}: SORSA forward vs W + ΔW as LoRA: max rel error ${err.toExponential(2)}`);
     expect(err).toBeLessThan(1e-4);
-    for (const l of model.linears) l.adapters.length = 0;
-    for (const p of plain) p.release(rt);
+    detach();
   });
 });

@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import { Transformer } from '../../src/engine/transformer';
 import type { GpuRuntime } from '../../src/gpu/runtime';
-import { LoraLayer } from '../../src/methods/lora/layer';
 import type { FactoredLayer } from '../../src/methods/lowrank/factored';
 import type { MethodSetup } from '../../src/methods/method';
 import { attachSvfit, svfitKey } from '../../src/methods/svfit';
@@ -14,7 +13,7 @@ import { type LoraSettings, METHOD_DEFAULTS } from '../../src/run/api';
 import { Rng } from '../../src/util/rng';
 import { gpuRuntime, maxRelError } from '../support/gpu';
 import { matmul64, svd64, transpose64 } from '../support/linalg64';
-import { modelLogits, weightOnlySetup } from '../support/methods';
+import { attachDeltasAsLora, modelLogits, weightOnlySetup } from '../support/methods';
 import { loadFixtureModel } from '../support/reference';
 
 const IDS = [[1, 403, 407, 261, 378, 290, 17], [5, 99, 12, 640, 3, 77, 901]];
@@ -91,16 +90,10 @@ describe.each([
     await run.release(rt);
     for (const l of model.linears) expect(l.adapters).toHaveLength(0);
     expect(maxRelError(await logits(model), base)).toBe(0);
-    const plain = deltas.map((d) => {
-      const lin = model.linears.find((l) => l.spec.modulePath === d.linear.modulePath) as (typeof model.linears)[number];
-      const layer = new LoraLayer(rt, d.linear, d.k, d.scaling, 0, 0, { A: d.A, B: d.B });
-      lin.adapters.push(layer);
-      return layer;
-    });
+    const detach = attachDeltasAsLora(rt, model, deltas);
     const err = maxRelError(await logits(model), trained);
     console.log(`${name}: SVFit forward vs W + ΔW as LoRA: max rel error ${err.toExponential(2)}`);
     expect(err).toBeLessThan(1e-5);
-    for (const l of model.linears) l.adapters.length = 0;
-    for (const p of plain) p.release(rt);
+    detach();
   });
 });

@@ -3,7 +3,8 @@ import { trainingPass } from '../../src/engine/pass';
 import type { Transformer } from '../../src/engine/transformer';
 import type { GpuRuntime } from '../../src/gpu/runtime';
 import { view } from '../../src/gpu/tensor';
-import type { MethodSetup } from '../../src/methods/method';
+import { LoraLayer } from '../../src/methods/lora/layer';
+import type { LowRankDelta, MethodSetup } from '../../src/methods/method';
 import { referenceBatch } from './reference';
 
 /** Logits [rows · T, V] of equal-length rows of token ids, adapters as attached, no dropout. */
@@ -34,4 +35,19 @@ export async function lossAndBackward(model: Transformer, ids: number[][]): Prom
   const loss = (await model.rt.read(acc))[0];
   model.rt.release(acc);
   return loss;
+}
+
+/** Attaches each ΔW = s·B A as a plain LoRA layer on its linear (what a method's LoRA export promises); returns a detach-and-free. */
+export function attachDeltasAsLora(rt: GpuRuntime, model: Transformer, deltas: LowRankDelta[]): () => void {
+  const layers = deltas.map((d) => {
+    const lin = model.linears.find((l) => l.spec.modulePath === d.linear.modulePath);
+    if (!lin) throw new Error(`no linear ${d.linear.modulePath}`);
+    const layer = new LoraLayer(rt, d.linear, d.k, d.scaling, 0, 0, { A: d.A, B: d.B });
+    lin.adapters.push(layer);
+    return layer;
+  });
+  return () => {
+    for (const l of model.linears) l.adapters.length = 0;
+    for (const p of layers) p.release(rt);
+  };
 }

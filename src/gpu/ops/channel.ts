@@ -1,10 +1,10 @@
 /**
  * Per-channel operations on token-major activations [M, n] for the diagonal methods (IA3, SSF, BitFit): scale
  * every column by a vector, add a vector to every row, and the column sums that are the shift's gradient. The
- * scale's gradient colsum(a ⊙ b) is lowrank_core's diagGrad. See shaders/channel.wgsl.
+ * scale's gradient colsum(a ⊙ b) is lowrank_core's diagGrad. See shaders/channel.wgsl, which both files dispatch.
  */
 import shader from '../../../shaders/channel.wgsl?raw';
-import { ceilDiv, grid1d, ro, rw } from '../kernel';
+import { ceilDiv, f32, grid1d, ro, rw } from '../kernel';
 import type { GpuRuntime } from '../runtime';
 import type { GpuTensor } from '../tensor';
 import { expectVector } from './lowrank_core';
@@ -35,7 +35,7 @@ export function scaleColumns(rt: GpuRuntime, a: ScaleColumnsArgs): void {
   expectNoAlias(op, 'out', a.out, { a: a.a, v: a.v });
   const workgroups = grid1d(ceilDiv(M * n, 256));
   expectGrid(op, workgroups);
-  rt.dispatch({ name: op, shader, entryPoint: 'scale_columns', constants: { ACCUMULATE: +(a.accumulate ?? false) }, uniforms: [M, n], bindings: [rw(a.out), ro(a.a), ro(a.v)], workgroups });
+  rt.dispatch({ name: op, shader, entryPoint: 'scale_columns', constants: { ACCUMULATE: +(a.accumulate ?? false) }, uniforms: [M, n, f32(1)], bindings: [rw(a.out), ro(a.a), ro(a.v)], workgroups });
 }
 
 export interface AddColumnsArgs {
@@ -58,8 +58,8 @@ export function addColumns(rt: GpuRuntime, a: AddColumnsArgs): void {
   expectNoAlias(op, 'out', a.out, { v: a.v });
   const workgroups = grid1d(ceilDiv(M * n, 256));
   expectGrid(op, workgroups);
-  // A is unused by add_columns; v stands in so the binding layout matches the other entry points.
-  rt.dispatch({ name: op, shader, entryPoint: 'add_columns', uniforms: [M, n], bindings: [rw(a.out), ro(a.v), ro(a.v)], workgroups });
+  // A is unused by add_columns; v stands in for it so the binding layout matches the other entry points.
+  rt.dispatch({ name: op, shader, entryPoint: 'add_columns', uniforms: [M, n, f32(1)], bindings: [rw(a.out), ro(a.v), ro(a.v)], workgroups });
 }
 
 export interface ColumnSumArgs {
@@ -84,5 +84,5 @@ export function columnSum(rt: GpuRuntime, a: ColumnSumArgs): void {
   expectNoAlias(op, 'out', a.out, { a: a.a });
   const workgroups: [number, number, number] = [ceilDiv(n, 16), 1, 1];
   expectGrid(op, workgroups);
-  rt.dispatch({ name: op, shader, entryPoint: 'column_sum', constants: { ACCUMULATE: +(a.accumulate ?? true) }, uniforms: [M, n], bindings: [rw(a.out), ro(a.a), ro(a.a)], workgroups });
+  rt.dispatch({ name: op, shader, entryPoint: 'column_sum', constants: { ACCUMULATE: +(a.accumulate ?? true), PRODUCT: 0 }, uniforms: [M, n, f32(1)], bindings: [rw(a.out), ro(a.a), ro(a.a)], workgroups });
 }

@@ -5,9 +5,9 @@
  * Shapes: h, h2, dh2, dh [M, k] row-major (one row per token); d, dd [k].
  *   diagScale  out = scale · h ⊙ d         (forward h2 = h ⊙ d; backward dh = dh2 ⊙ d)
  *   diagGrad   dd (+)= scale · colsum(h ⊙ dh2), reduced over the M rows with a deterministic tree
- * See shaders/lowrank_core.wgsl.
+ * The kernels are the per-column ones of shaders/channel.wgsl (shared with IA3, SSF and BitFit).
  */
-import shader from '../../../shaders/lowrank_core.wgsl?raw';
+import shader from '../../../shaders/channel.wgsl?raw';
 import { ceilDiv, f32, grid1d, ro, rw } from '../kernel';
 import type { GpuRuntime } from '../runtime';
 import { type GpuTensor, expectShape } from '../tensor';
@@ -50,7 +50,7 @@ export function diagScale(rt: GpuRuntime, a: DiagScaleArgs): void {
   expectNoAlias(op, 'out', a.out, { h: a.h, d: a.d });
   const workgroups = grid1d(ceilDiv(M * k, 256));
   expectGrid(op, workgroups);
-  rt.dispatch({ name: op, shader, entryPoint: 'diag_scale', uniforms: [M, k, f32(scale)], bindings: [rw(a.out), ro(a.h), ro(a.d)], workgroups });
+  rt.dispatch({ name: op, shader, entryPoint: 'scale_columns', constants: { ACCUMULATE: 0 }, uniforms: [M, k, f32(scale)], bindings: [rw(a.out), ro(a.h), ro(a.d)], workgroups });
 }
 
 export interface DiagGradArgs {
@@ -85,8 +85,8 @@ export function diagGrad(rt: GpuRuntime, a: DiagGradArgs): void {
   rt.dispatch({
     name: op,
     shader,
-    entryPoint: 'diag_grad',
-    constants: { ACCUMULATE: +(a.accumulate ?? true) },
+    entryPoint: 'column_sum',
+    constants: { ACCUMULATE: +(a.accumulate ?? true), PRODUCT: 1 },
     uniforms: [M, k, f32(scale)],
     bindings: [rw(a.dd), ro(a.h), ro(a.dh2)],
     workgroups,

@@ -85,7 +85,7 @@ function record(rt: GpuRuntime, op: string, a: TopkArgs): { state: Promise<Array
   const state = rt.tensor(`${op} state`, [STATE_SLOTS], 'u32');
   const hist = rt.tensor(`${op} hist`, [RADIX_STEPS * BINS], 'u32');
   const chunks = rt.tensor(`${op} chunks`, [2 * nchunks], 'u32');
-  // The shader always declares exclude; without one it is a placeholder that flags bit 2 keeps unread.
+  // The shader always declares exclude; without a mask a stand-in buffer is bound, which flag bit 2 (off) keeps unread.
   const exclude = a.exclude ?? rt.tensor(`${op} no exclude`, [1], 'u32');
   const scratch = a.exclude ? [state, hist, chunks] : [state, hist, chunks, exclude];
 

@@ -8,7 +8,7 @@ import type { Linear } from '../../engine/linear';
 import type { Checkpoint } from '../../formats/checkpoint';
 import { writeIa3Adapter } from '../../formats/ia3';
 import type { TensorEdit } from '../../formats/webpeftDelta';
-import { deltaAdapterFiles } from '../common/deltaFiles';
+import { runDeltaFiles } from '../common/deltaFiles';
 import type { GpuRuntime } from '../../gpu/runtime';
 import type { LinearSpec } from '../../model/spec';
 import type { AdapterFiles } from '../../run/api';
@@ -92,8 +92,7 @@ export class DiagRun implements MethodRun {
       }
       return writeIa3Adapter({ baseModelNameOrPath, targetModules: ia3.targetModules, feedforwardModules: ia3.feedforwardModules, fanInFanOut: ia3.fanInFanOut, vectors });
     }
-    const { edits, configPatch } = await this.edits(rt);
-    return deltaAdapterFiles({ method: this.method, baseModelNameOrPath, configPatch, edits, settings: this.parts.settings });
+    return runDeltaFiles(rt, this, baseModelNameOrPath, this.parts.settings);
   }
 
   setEnabled(enabled: boolean): void {

@@ -27,6 +27,8 @@ export class SparseLayer implements LinearAdapter {
   private readonly grad: GpuTensor | null;
   private readonly param: TrainableParam | null;
   candidates: Candidates | null = null;
+  /** u32 [nnz] flat indices on the GPU, for scattering Δ into a dense matrix (SaRA's regulariser); made on demand. */
+  private flatTensor: GpuTensor | null = null;
 
   constructor(
     private readonly rt: GpuRuntime,
@@ -96,6 +98,7 @@ export class SparseLayer implements LinearAdapter {
       await remap(moments.v);
     }
     releaseSparseIndex(rt, this.index);
+    this.releaseFlat();
     this.flat = flat;
     this.index = this.upload(flat);
   }
@@ -109,15 +112,11 @@ export class SparseLayer implements LinearAdapter {
     sparseValueGrad(this.rt, { grad: this.grad, dy: P, x: Q, index: this.index, M: k, N: this.linear.outFeatures, K: this.linear.inFeatures, scale });
   }
 
-  /**
-   * Records dense [out, in] += Δ (nn.Linear orientation). Returns the uploaded index tensor, which the caller
-   * releases once the work is submitted (a buffer must outlive the commands that use it).
-   */
-  scatterInto(dense: GpuTensor): GpuTensor | null {
-    if (this.nnz === 0) return null;
-    const idx = this.rt.upload(`${this.linear.modulePath}.flat`, [this.nnz], this.flat, 'u32');
-    scatterAdd(this.rt, { dense, indices: idx, values: this.values, nnz: this.nnz });
-    return idx;
+  /** Records dense [out, in] += Δ (nn.Linear orientation); the flat indices are uploaded once per index set. */
+  scatterInto(dense: GpuTensor): void {
+    if (this.nnz === 0) return;
+    this.flatTensor ??= this.rt.upload(`${this.linear.modulePath}.flat`, [this.nnz], this.flat, 'u32');
+    scatterAdd(this.rt, { dense, indices: this.flatTensor, values: this.values, nnz: this.nnz });
   }
 
   async readValues(): Promise<Float32Array> {
@@ -149,8 +148,14 @@ export class SparseLayer implements LinearAdapter {
     this.candidates = null;
   }
 
+  private releaseFlat(): void {
+    if (this.flatTensor) this.rt.release(this.flatTensor);
+    this.flatTensor = null;
+  }
+
   release(): void {
     this.dropCandidates();
+    this.releaseFlat();
     releaseSparseIndex(this.rt, this.index);
     this.rt.release(this.values);
     if (this.grad) this.rt.release(this.grad);

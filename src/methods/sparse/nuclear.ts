@@ -18,10 +18,8 @@ export async function addNuclearGradient(rt: GpuRuntime, layer: SparseLayer, fro
   const temps: GpuTensor[] = [dense];
   let svd: Svd | null = null;
   try {
-    for (const l of [layer, frozen]) {
-      const idx = l?.scatterInto(dense);
-      if (idx) temps.push(idx);
-    }
+    layer.scatterInto(dense);
+    frozen?.scatterInto(dense);
     const full = Math.min(N, K);
     svd = rank > 0 && rank < full ? await randomizedSvd(rt, dense, N, K, { rank, seed }) : await exactSvd(rt, dense, N, K);
     // Triplets with σ = 0 (Δ = 0 at the start) contribute nothing: the zero subgradient is a valid choice there.

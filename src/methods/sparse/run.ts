@@ -13,7 +13,7 @@ import type { TensorEdit } from '../../formats/webpeftDelta';
 import type { GpuRuntime } from '../../gpu/runtime';
 import type { AdapterFiles, LayerSparsity, MethodOptions } from '../../run/api';
 import { Rng } from '../../util/rng';
-import { deltaAdapterFiles, lowRankEdits } from '../common/deltaFiles';
+import { runDeltaFiles } from '../common/deltaFiles';
 import type { LoraRun } from '../lora/run';
 import type { LowRankDelta, MethodEdits, MethodRun } from '../method';
 import type { LinearAdapter, TrainableParam } from '../types';
@@ -22,7 +22,7 @@ import type { SparseLayer } from './layer';
 import { addNuclearGradient } from './nuclear';
 import { drawCandidates, isRegrowStep, pruneAndRegrow, regrowFractionAt } from './regrow';
 import { reselectSmallest, type FrozenEntries } from './sara';
-import { type IndexChanges, layerSparsity, noChanges } from './stats';
+import { type IndexChanges, layerSparsity } from './stats';
 import { toStoredOrder } from './select';
 
 export interface SparseEntry {
@@ -123,7 +123,7 @@ export class SparseRun implements MethodRun {
     return { edits, configPatch: {} };
   }
 
-  async exportAdapter(rt: GpuRuntime, base: Checkpoint, baseModelNameOrPath: string): Promise<AdapterFiles> {
+  async exportAdapter(rt: GpuRuntime, _base: Checkpoint, baseModelNameOrPath: string): Promise<AdapterFiles> {
     const r = this.parts.shiraR;
     const frozen = this.parts.entries.some((e) => e.frozen && e.frozen.flat.length > 0);
     if (r !== null && !this.parts.lora && !frozen) {
@@ -135,9 +135,7 @@ export class SparseRun implements MethodRun {
       const targetModules = [...new Set(this.parts.entries.map((e) => e.linear.spec.name))];
       return writeShiraAdapter({ baseModelNameOrPath, r, randomSeed: this.parts.seed, targetModules, layers });
     }
-    const { edits } = await this.edits();
-    const lowRank = this.parts.lora ? await this.parts.lora.deltas(rt) : [];
-    return deltaAdapterFiles({ method: this.method, baseModelNameOrPath, configPatch: {}, edits: [...lowRankEdits(lowRank), ...edits], settings: this.parts.settings });
+    return runDeltaFiles(rt, this, baseModelNameOrPath, this.parts.settings);
   }
 
   sparsity(): LayerSparsity[] {
